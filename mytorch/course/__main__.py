@@ -1,0 +1,5 @@
+import sys
+
+from mytorch.course.cli import main
+
+sys.exit(main())

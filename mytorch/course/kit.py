@@ -1,0 +1,60 @@
+"""The student kit of one assignment: its release notebooks and a library without its answers."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from mytorch import registry
+from mytorch.course import REPO_ROOT, RELEASE_DIR
+from mytorch.course.sources import module_path, strip_solutions
+
+log = logging.getLogger(__name__)
+
+# What a student needs besides the notebooks and the library.
+KIT_FILES = ("README.md", "pyproject.toml", "environment.yml", "configs", "data")
+
+
+def stubbed_modules(assignment: str) -> dict[Path, set[str]]:
+    """Map each reference module hidden for `assignment` to the components it holds."""
+    hidden: dict[Path, set[str]] = {}
+    for component in registry.COMPONENTS:
+        if registry.is_hidden(component, assignment):
+            path = module_path(component.module)
+            hidden.setdefault(path, set()).add(component.name)
+    return hidden
+
+
+def build_kit(assignment: str, destination: Path) -> Path:
+    """Write the student kit of `assignment` into `destination` and return it.
+
+    The kit holds the release notebooks of assignments 1..k, and the library with every
+    solution region of assignments k and later replaced by ``raise NotImplementedError``.
+    """
+    index = registry.assignment_index(assignment)
+    if destination.exists():
+        raise FileExistsError(f"{destination} already exists: remove it or choose another folder")
+
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "cache", ".ipynb_checkpoints")
+    destination.mkdir(parents=True)
+    for name in KIT_FILES:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, destination / name, ignore=ignore)
+        elif source.is_file():
+            shutil.copy2(source, destination / name)
+
+    shutil.copytree(REPO_ROOT / "mytorch", destination / "mytorch", ignore=ignore)
+    for path, names in sorted(stubbed_modules(assignment).items()):
+        relative = path.relative_to(REPO_ROOT)
+        message = f"write this in the notebook; the kit leaves {', '.join(sorted(names))} to you"
+        stubbed = strip_solutions(path.read_text(encoding="utf-8"), message)
+        (destination / relative).write_text(stubbed, encoding="utf-8")
+        log.info("stubbed %s", relative)
+
+    released = [a for a in registry.ASSIGNMENTS[: index + 1] if (RELEASE_DIR / a).is_dir()]
+    extra = [p.name for p in sorted(RELEASE_DIR.iterdir()) if p.name not in registry.ASSIGNMENTS]
+    for name in extra + released:
+        shutil.copytree(RELEASE_DIR / name, destination / "notebooks" / name, ignore=ignore)
+    return destination

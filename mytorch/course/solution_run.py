@@ -1,0 +1,131 @@
+"""The solution run: execute every solution notebook in order and report what each reached.
+
+Each notebook runs with papermill in a work folder of its own under the run folder (where it
+writes checkpoints and figures), with the run size injected into the cell tagged
+``parameters``. The executed notebooks, and ``report.md`` and ``report.json``,
+go to ``runs/<timestamp>/``. A notebook that fails is reported with the cell that failed,
+and the run goes on to the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import nbformat
+import papermill
+
+from mytorch.course import REPO_ROOT, notebook_names, solution_notebook
+from mytorch.runtime import METRICS_ENV, check_run_size
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class NotebookResult:
+    status: str  # "ok" or "failed"
+    seconds: float
+    metrics: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+
+
+def has_parameters_cell(path: Path) -> bool:
+    notebook = nbformat.read(path, as_version=4)
+    return any("parameters" in cell.metadata.get("tags", []) for cell in notebook.cells)
+
+
+def describe_failure(error: papermill.PapermillExecutionError, executed: Path) -> str:
+    """Name the failing cell by its nbgrader grade_id when it has one, else by its number."""
+    label = f"cell {error.exec_count}"
+    if executed.is_file():
+        notebook = nbformat.read(executed, as_version=4)
+        cell = notebook.cells[error.cell_index]
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        label = f"cell {error.cell_index} ('{grade_id}')" if grade_id else f"cell {error.cell_index}"
+    return f"{label}: {error.ename}: {error.evalue}"
+
+
+def run_notebook(name: str, size: str, run_dir: Path) -> NotebookResult:
+    source = solution_notebook(name)
+    executed = run_dir / f"{name}.ipynb"
+    metrics_file = run_dir / f"{name}.metrics.json"
+    work_dir = run_dir / name
+    work_dir.mkdir()
+    parameters = {"SIZE": size} if has_parameters_cell(source) else {}
+
+    # The kernel inherits this process's environment: metrics go to the run folder, and the
+    # venv's bin/ comes first on PATH so that subprocesses find its executables.
+    os.environ[METRICS_ENV] = str(metrics_file)
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+    start = time.perf_counter()
+    error = None
+    try:
+        papermill.execute_notebook(
+            str(source), str(executed), parameters=parameters, cwd=str(work_dir),
+            kernel_name="python3", progress_bar=True, log_output=False,
+        )
+    except papermill.PapermillExecutionError as failure:
+        error = describe_failure(failure, executed)
+    finally:
+        del os.environ[METRICS_ENV]
+    seconds = round(time.perf_counter() - start, 1)
+
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    return NotebookResult("failed" if error else "ok", seconds, metrics, error)
+
+
+def write_report(results: dict[str, NotebookResult], size: str, run_dir: Path) -> None:
+    report = {name: asdict(result) for name, result in results.items()}
+    for entry in report.values():
+        if entry["error"] is None:
+            del entry["error"]
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    lines = [
+        f"# Solution run ({size})",
+        "",
+        "| notebook | status | seconds | metrics |",
+        "|---|---|---:|---|",
+    ]
+    for name, result in results.items():
+        metrics = ", ".join(f"{key} = {value:.4g}" for key, value in result.metrics.items())
+        lines.append(f"| [{name}]({name}.ipynb) | {result.status} | {result.seconds:.1f} | {metrics} |")
+
+    failures = {name: result for name, result in results.items() if result.error}
+    if failures:
+        lines += ["", "## Failures", ""]
+        lines += [f"- **{name}** failed at {result.error}" for name, result in failures.items()]
+    (run_dir / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def solution_run(size: str, only: list[str] | None = None, runs_dir: Path | None = None) -> Path:
+    """Execute the solution notebooks (all, or those in `only`) and return the run folder."""
+    check_run_size(size)
+    names = notebook_names()
+    unknown = sorted(set(only or []) - set(names))
+    if unknown:
+        raise ValueError(f"no solution notebook named {', '.join(unknown)}; the course has {', '.join(names)}")
+    names = [name for name in names if not only or name in only]
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = (runs_dir or REPO_ROOT / "runs") / stamp
+    run_dir.mkdir(parents=True)
+
+    results = {}
+    for name in names:
+        log.info("running %s (%s)", name, size)
+        results[name] = run_notebook(name, size, run_dir)
+        result = results[name]
+        if result.error:
+            log.error("%s failed after %.1f s at %s", name, result.seconds, result.error)
+        else:
+            log.info("%s finished in %.1f s %s", name, result.seconds, result.metrics or "")
+        write_report(results, size, run_dir)  # after each notebook, so a crash keeps the rest
+    return run_dir

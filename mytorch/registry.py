@@ -1,0 +1,97 @@
+"""Which assignment each graded component belongs to, and the grading mode that hides references.
+
+Every graded component has a reference implementation in this package, written once, with
+the part a student writes between ``### BEGIN SOLUTION`` and ``### END SOLUTION``. The course
+build copies that source into the answer cell named by ``grade_id`` in the assignment's
+solution notebook.
+
+Grading mode: when the environment variable ``MYTORCH_GRADING`` names an assignment, the
+reference modules of that assignment and of every later one refuse to import. A notebook
+under grading must then run the student's own cell, and a later notebook still imports the
+earlier references it builds on.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+GRADING_ENV = "MYTORCH_GRADING"
+
+# The course sequence. A later assignment may import the references of earlier ones.
+ASSIGNMENTS: tuple[str, ...] = (
+    "01_attention_numpy",
+    "02_positions_and_masks",
+    "03_transformer_layers",
+    "04_causal_lm",
+    "05_asr",
+)
+
+
+@dataclass(frozen=True)
+class Component:
+    """A graded component: a class or function a student writes in one answer cell."""
+
+    name: str  # the name the notebook defines, e.g. "Linear"
+    module: str  # the module that holds the reference, e.g. "mytorch.nn.linear"
+    assignment: str  # the assignment it belongs to, one of ASSIGNMENTS
+    grade_id: str  # the nbgrader grade_id of its answer cell
+
+    @property
+    def notebook(self) -> str:
+        return f"solutions/{self.assignment}/{self.assignment}.ipynb"
+
+
+COMPONENTS: tuple[Component, ...] = ()
+
+
+class ReferenceUnavailableError(ImportError):
+    """Raised when grading mode hides the reference a notebook tried to import."""
+
+
+def assignment_index(assignment: str) -> int:
+    """Return the position of `assignment` in the course sequence."""
+    try:
+        return ASSIGNMENTS.index(assignment)
+    except ValueError:
+        raise ValueError(
+            f"unknown assignment {assignment!r}; the course has: {', '.join(ASSIGNMENTS)}"
+        ) from None
+
+
+def grading_assignment() -> str | None:
+    """Return the assignment being graded, or None when grading mode is off."""
+    value = os.environ.get(GRADING_ENV, "").strip()
+    if not value:
+        return None
+    assignment_index(value)  # a misspelled assignment must not silently switch grading off
+    return value
+
+
+def components_of(assignment: str) -> tuple[Component, ...]:
+    """Return the graded components of one assignment, in registry order."""
+    assignment_index(assignment)
+    return tuple(c for c in COMPONENTS if c.assignment == assignment)
+
+
+def is_hidden(component: Component, graded: str | None) -> bool:
+    """Tell whether grading `graded` hides the reference of `component`."""
+    if graded is None:
+        return False
+    return assignment_index(component.assignment) >= assignment_index(graded)
+
+
+def check_reference_available(module: str) -> None:
+    """Raise ReferenceUnavailableError if grading mode hides a component defined in `module`.
+
+    Every reference module calls this at import time, with its own ``__name__``.
+    """
+    graded = grading_assignment()
+    for component in COMPONENTS:
+        if component.module == module and is_hidden(component, graded):
+            raise ReferenceUnavailableError(
+                f"{component.name} ({module}) is the reference of a graded component and is "
+                f"unavailable while {graded} is graded. Define {component.name} in the answer "
+                f"cell '{component.grade_id}' of {component.assignment}.ipynb and run that cell "
+                f"instead of importing it from mytorch."
+            )
