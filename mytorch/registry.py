@@ -42,7 +42,43 @@ class Component:
         return f"solutions/{self.assignment}/{self.assignment}.ipynb"
 
 
-COMPONENTS: tuple[Component, ...] = ()
+def _assignment(assignment: str, module: str, *names_and_ids: tuple[str, str]) -> list[Component]:
+    return [Component(name, module, assignment, grade_id) for name, grade_id in names_and_ids]
+
+
+COMPONENTS: tuple[Component, ...] = tuple(
+    # 01: attention and optimizers in NumPy, forward and backward.
+    _assignment("01_attention_numpy", "mytorch.nn.linear", ("Linear", "linear"))
+    + _assignment("01_attention_numpy", "mytorch.nn.softmax", ("Softmax", "softmax"))
+    + _assignment(
+        "01_attention_numpy", "mytorch.nn.attention",
+        ("ScaledDotProductAttention", "scaled_dot_product_attention"),
+        ("MultiHeadAttention", "multi_head_attention"),
+    )
+    + _assignment("01_attention_numpy", "mytorch.nn.optim", ("SGD", "sgd"), ("Adam", "adam"))
+    # 02: positions and masks, in PyTorch from here on.
+    + _assignment(
+        "02_positions_and_masks", "mytorch.transformer.positional",
+        ("PositionalEncoding", "positional_encoding"),
+    )
+    + _assignment(
+        "02_positions_and_masks", "mytorch.transformer.masks",
+        ("pad_mask", "pad_mask"), ("causal_mask", "causal_mask"),
+    )
+    # 03: pre-LN sublayers and the layers built from them.
+    + _assignment(
+        "03_transformer_layers", "mytorch.transformer.sublayers",
+        ("SelfAttentionLayer", "self_attention_layer"),
+        ("CrossAttentionLayer", "cross_attention_layer"),
+        ("FeedForwardLayer", "feed_forward_layer"),
+    )
+    + _assignment(
+        "03_transformer_layers", "mytorch.transformer.layers",
+        ("SelfAttentionDecoderLayer", "self_attention_decoder_layer"),
+        ("CrossAttentionDecoderLayer", "cross_attention_decoder_layer"),
+        ("SelfAttentionEncoderLayer", "self_attention_encoder_layer"),
+    )
+)
 
 
 class ReferenceUnavailableError(ImportError):
