@@ -11,13 +11,13 @@ RELEASE_DIR = REPO_ROOT / "notebooks"
 AUTOGRADER_DIR = REPO_ROOT / "autograder"
 
 
-def notebook_names() -> list[str]:
+def notebook_names(solutions_dir: Path = SOLUTIONS_DIR) -> list[str]:
     """Return the course notebooks in order: every folder of `solutions/` with its notebook."""
     return sorted(
-        folder.name for folder in SOLUTIONS_DIR.iterdir()
+        folder.name for folder in solutions_dir.iterdir()
         if (folder / f"{folder.name}.ipynb").is_file()
     )
 
 
-def solution_notebook(name: str) -> Path:
-    return SOLUTIONS_DIR / name / f"{name}.ipynb"
+def solution_notebook(name: str, solutions_dir: Path = SOLUTIONS_DIR) -> Path:
+    return solutions_dir / name / f"{name}.ipynb"

@@ -21,7 +21,7 @@ from pathlib import Path
 import nbformat
 import papermill
 
-from mytorch.course import REPO_ROOT, notebook_names, solution_notebook
+from mytorch.course import REPO_ROOT, SOLUTIONS_DIR, notebook_names, solution_notebook
 from mytorch.runtime import METRICS_ENV, check_run_size
 
 log = logging.getLogger(__name__)
@@ -41,18 +41,25 @@ def has_parameters_cell(path: Path) -> bool:
 
 
 def describe_failure(error: papermill.PapermillExecutionError, executed: Path) -> str:
-    """Name the failing cell by its nbgrader grade_id when it has one, else by its number."""
-    label = f"cell {error.exec_count}"
-    if executed.is_file():
-        notebook = nbformat.read(executed, as_version=4)
-        cell = notebook.cells[error.cell_index]
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        label = f"cell {error.cell_index} ('{grade_id}')" if grade_id else f"cell {error.cell_index}"
+    """Name the failing cell by its position in the solution notebook (from 1) and its grade_id."""
+    if not executed.is_file():
+        return f"{error.ename}: {error.evalue}"
+
+    # Papermill adds error banners and the injected-parameters cell; count the notebook's own.
+    skipped_tags = {"papermill-error-cell-tag", "injected-parameters"}
+    cells = nbformat.read(executed, as_version=4).cells
+    executed_cells = [c for c in cells if "papermill-error-cell-tag" not in c.metadata.get("tags", [])]
+    cell = executed_cells[error.cell_index]
+    own_cells = [c for c in cells if not skipped_tags & set(c.metadata.get("tags", []))]
+    position = next(i for i, c in enumerate(own_cells, start=1) if c is cell)
+
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    label = f"cell {position} ('{grade_id}')" if grade_id else f"cell {position}"
     return f"{label}: {error.ename}: {error.evalue}"
 
 
-def run_notebook(name: str, size: str, run_dir: Path) -> NotebookResult:
-    source = solution_notebook(name)
+def run_notebook(name: str, size: str, run_dir: Path, solutions_dir: Path) -> NotebookResult:
+    source = solution_notebook(name, solutions_dir)
     executed = run_dir / f"{name}.ipynb"
     metrics_file = run_dir / f"{name}.metrics.json"
     work_dir = run_dir / name
@@ -105,10 +112,11 @@ def write_report(results: dict[str, NotebookResult], size: str, run_dir: Path) -
     (run_dir / "report.md").write_text("\n".join(lines) + "\n")
 
 
-def solution_run(size: str, only: list[str] | None = None, runs_dir: Path | None = None) -> Path:
+def solution_run(size: str, only: list[str] | None = None, runs_dir: Path | None = None,
+                 solutions_dir: Path = SOLUTIONS_DIR) -> Path:
     """Execute the solution notebooks (all, or those in `only`) and return the run folder."""
     check_run_size(size)
-    names = notebook_names()
+    names = notebook_names(solutions_dir)
     unknown = sorted(set(only or []) - set(names))
     if unknown:
         raise ValueError(f"no solution notebook named {', '.join(unknown)}; the course has {', '.join(names)}")
@@ -116,12 +124,16 @@ def solution_run(size: str, only: list[str] | None = None, runs_dir: Path | None
 
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = (runs_dir or REPO_ROOT / "runs") / stamp
+    suffix = 1
+    while run_dir.exists():  # two runs started within the same second
+        suffix += 1
+        run_dir = run_dir.with_name(f"{stamp}-{suffix}")
     run_dir.mkdir(parents=True)
 
     results = {}
     for name in names:
         log.info("running %s (%s)", name, size)
-        results[name] = run_notebook(name, size, run_dir)
+        results[name] = run_notebook(name, size, run_dir, solutions_dir)
         result = results[name]
         if result.error:
             log.error("%s failed after %.1f s at %s", name, result.seconds, result.error)

@@ -20,9 +20,12 @@ _SOLUTION_REGION = re.compile(
 
 def module_path(module: str) -> Path:
     """Find the file of `module` without importing it, since grading mode may forbid that."""
-    spec = importlib.util.find_spec(module)
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:  # a parent package is missing
+        spec = None
     if spec is None or spec.origin is None:
-        raise FileNotFoundError(f"module {module} not found")
+        raise FileNotFoundError(f"module {module} not found: the registry names it, so create it")
     return Path(spec.origin)
 
 

@@ -1,0 +1,58 @@
+"""The solution run: every notebook executed in order, a report for people and one for tools."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from mytorch.course import notebook_names
+from mytorch.course.cells import answer, code, new_notebook, parameters
+from mytorch.course.solution_run import solution_run
+
+pytestmark = pytest.mark.slow
+
+
+def write_notebook(folder, name, cells):
+    (folder / name).mkdir(parents=True)
+    nbformat.write(new_notebook(cells), folder / name / f"{name}.ipynb")
+
+
+def test_failure_reported_and_run_goes_on(tmp_path):
+    solutions = tmp_path / "solutions"
+    write_notebook(solutions, "01_broken", [
+        parameters('SIZE = "full"'),
+        answer("broken_cell", "raise ValueError('the model diverged')"),
+    ])
+    write_notebook(solutions, "02_fine", [
+        parameters('SIZE = "full"'),
+        code("from mytorch.runtime import record_metric\nrecord_metric('size_is_smoke', SIZE == 'smoke')"),
+    ])
+
+    run_dir = solution_run("smoke", runs_dir=tmp_path / "runs", solutions_dir=solutions)
+
+    report = json.loads((run_dir / "report.json").read_text())
+    assert report["01_broken"]["status"] == "failed"
+    assert "'broken_cell'" in report["01_broken"]["error"]
+    assert "ValueError: the model diverged" in report["01_broken"]["error"]
+    assert report["02_fine"] == {"status": "ok", "seconds": report["02_fine"]["seconds"],
+                                 "metrics": {"size_is_smoke": 1.0}}
+    assert (run_dir / "01_broken.ipynb").is_file() and (run_dir / "02_fine.ipynb").is_file()
+
+    markdown = (run_dir / "report.md").read_text()
+    assert "| [02_fine](02_fine.ipynb) | ok |" in markdown
+    assert "**01_broken** failed at cell 2 ('broken_cell')" in markdown
+
+
+def test_unknown_notebook_rejected(tmp_path):
+    with pytest.raises(ValueError, match="no solution notebook named 99_missing"):
+        solution_run("smoke", only=["99_missing"], runs_dir=tmp_path)
+
+
+def test_smoke_run_of_every_solution_notebook(tmp_path):
+    run_dir = solution_run("smoke", runs_dir=tmp_path)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert list(report) == notebook_names()
+    failed = {name: entry.get("error") for name, entry in report.items() if entry["status"] != "ok"}
+    assert not failed
