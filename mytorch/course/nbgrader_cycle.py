@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from mytorch.course import AUTOGRADER_DIR, RELEASE_DIR, solution_notebook
+from mytorch.course import AUTOGRADER_DIR, solution_notebook
 from mytorch.course.build import grade_id, read_notebook
 
 
@@ -110,7 +110,3 @@ def solution_submission(name: str, release: nbformat.NotebookNode,
     if replacements:
         raise KeyError(f"{name} has no answer cell named {', '.join(replacements)}")
     return submission
-
-
-def release_notebook_path(name: str) -> Path:
-    return RELEASE_DIR / name / f"{name}.ipynb"
