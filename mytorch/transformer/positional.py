@@ -30,10 +30,11 @@ class PositionalEncoding(nn.Module):
 
         # The angles pos * w_i are computed in float64, because in float32 their rounding error
         # reaches 5e-4 by pos = 10000. The table is then stored in the default dtype.
-        position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)      # (max_len, 1)
-        exponent = torch.arange(0, d_model, 2, dtype=torch.float64) / d_model   # (ceil(d_model/2),)
-        frequency = torch.exp(-math.log(10000.0) * exponent)                    # w_i
-        angle = position * frequency                                            # (max_len, ceil(d_model/2))
+        # F = ceil(d_model / 2) frequencies, one per sine column.
+        position = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)     # (max_len, 1)
+        exponent = torch.arange(0, d_model, 2, dtype=torch.float64) / d_model  # 2i / d_model, (F,)
+        frequency = torch.exp(-math.log(10000.0) * exponent)                   # w_i, (F,)
+        angle = position * frequency                                           # (max_len, F)
 
         pe = torch.zeros(max_len, d_model, dtype=torch.float64)
         pe[:, 0::2] = torch.sin(angle)
