@@ -52,8 +52,8 @@ class SelfAttentionDecoderLayer(nn.Module):
             x = self.self_attention(x, key_padding_mask=key_padding_mask, attn_mask=attn_mask)
 
         x = self.feed_forward(x)  # (N, T, d_model)
-        return (x, weights) if return_weights else x
         ### END SOLUTION
+        return (x, weights) if return_weights else x
 
 
 class CrossAttentionDecoderLayer(nn.Module):
@@ -97,8 +97,8 @@ class CrossAttentionDecoderLayer(nn.Module):
             x = self.cross_attention(x, memory, key_padding_mask=memory_key_padding_mask)
 
         x = self.feed_forward(x)  # (N, T, d_model)
-        return (x, self_weights, cross_weights) if return_weights else x
         ### END SOLUTION
+        return (x, self_weights, cross_weights) if return_weights else x
 
 
 class SelfAttentionEncoderLayer(nn.Module):
@@ -130,5 +130,5 @@ class SelfAttentionEncoderLayer(nn.Module):
             x = self.self_attention(x, key_padding_mask=key_padding_mask)
 
         x = self.feed_forward(x)  # (N, T, d_model)
-        return (x, weights) if return_weights else x
         ### END SOLUTION
+        return (x, weights) if return_weights else x

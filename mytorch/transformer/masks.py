@@ -27,8 +27,9 @@ def pad_mask(padded, lengths):
         )
 
     position = torch.arange(T, device=padded.device)         # (T,)
-    return position.unsqueeze(0) >= lengths.unsqueeze(1)      # (N, T)
+    mask = position.unsqueeze(0) >= lengths.unsqueeze(1)      # (N, T)
     ### END SOLUTION
+    return mask
 
 
 def causal_mask(T, device=None):
@@ -39,5 +40,6 @@ def causal_mask(T, device=None):
     (default: the current default device).
     """
     ### BEGIN SOLUTION
-    return torch.ones(T, T, dtype=torch.bool, device=device).triu(diagonal=1)
+    mask = torch.ones(T, T, dtype=torch.bool, device=device).triu(diagonal=1)
     ### END SOLUTION
+    return mask

@@ -58,5 +58,5 @@ class PositionalEncoding(nn.Module):
                 f"or shorten the input."
             )
         x = x + self.pe[:T]  # (N, T, d_model) + (T, d_model), broadcast over the batch
-        return self.dropout(x)
         ### END SOLUTION
+        return self.dropout(x)

@@ -54,8 +54,8 @@ class SelfAttentionLayer(nn.Module):
             need_weights=return_weights, average_attn_weights=False,
         )  # (N, T, d_model), and (N, num_heads, T, T) or None
         x = x + self.dropout(out)
-        return (x, weights) if return_weights else x
         ### END SOLUTION
+        return (x, weights) if return_weights else x
 
 
 class CrossAttentionLayer(nn.Module):
@@ -103,8 +103,8 @@ class CrossAttentionLayer(nn.Module):
             need_weights=return_weights, average_attn_weights=False,
         )  # (N, T, d_model), and (N, num_heads, T, S) or None
         x = x + self.dropout(out)
-        return (x, weights) if return_weights else x
         ### END SOLUTION
+        return (x, weights) if return_weights else x
 
 
 class FeedForwardLayer(nn.Module):
@@ -132,5 +132,6 @@ class FeedForwardLayer(nn.Module):
         h = self.linear1(self.norm(x))  # (N, T, d_ff)
         h = torch.relu(h)
         h = self.linear2(h)             # (N, T, d_model)
-        return x + self.dropout(h)
+        x = x + self.dropout(h)
         ### END SOLUTION
+        return x
