@@ -14,7 +14,10 @@ ATOL = 1e-12
 
 
 def torch_attention(q, k, v, mask, grad_output):
-    """Return PyTorch's output and (dQ, dK, dV); `mask` uses this course's polarity (True = blocked)."""
+    """Return PyTorch's output and (dQ, dK, dV).
+
+    `mask` uses this course's polarity (True = may not attend), the opposite of PyTorch's function.
+    """
     tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
     allowed = None if mask is None else torch.from_numpy(~mask)
     output = F.scaled_dot_product_attention(tq, tk, tv, attn_mask=allowed)

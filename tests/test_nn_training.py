@@ -35,7 +35,8 @@ def test_reversal_batch_targets_are_reversed():
 
     assert inputs.shape == targets.shape == (4, 5)
     assert np.array_equal(targets, inputs[:, ::-1])
-    assert inputs.min() >= 0 and inputs.max() <= 9
+    assert inputs.min() >= 0
+    assert inputs.max() <= 9
 
 
 def test_sequence_accuracy_counts_tokens_and_sequences():

@@ -12,6 +12,8 @@ from mytorch.registry import check_reference_available
 check_reference_available(__name__)
 
 
+# NOTE: each graded class ends with __repr__, after its last solution region, because the
+# build copies a class only up to its last statement and would drop a final END SOLUTION line.
 class ScaledDotProductAttention(Module):
     """Attention(Q, K, V) = softmax(Q K^T / sqrt(E) + mask) V, with its backward pass.
 
@@ -65,6 +67,9 @@ class ScaledDotProductAttention(Module):
         grad_k = np.swapaxes(grad_scores, -1, -2) @ self.q
         return grad_q, grad_k, grad_v
         ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return "ScaledDotProductAttention()"
 
 
 class MultiHeadAttention(Module):
@@ -146,3 +151,6 @@ class MultiHeadAttention(Module):
         grad_value = self.v_proj.backward(self.merge_heads(grad_v))
         return grad_query, grad_key, grad_value
         ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return f"MultiHeadAttention(embed_dim={self.embed_dim}, num_heads={self.num_heads})"

@@ -4,7 +4,7 @@ A layer is a `Module` with ``forward`` and ``backward``. ``forward`` keeps what 
 needs (the input, intermediate results) on the layer. ``backward`` takes the gradient of the
 loss with respect to the layer's output, returns the gradient with respect to its input,
 and adds the gradients of its parameters to their ``grad`` arrays, as PyTorch does. An
-optimizer holds the list returned by ``model.parameters()``, reads each ``grad`` and updates
+optimizer keeps the list returned by ``model.parameters()``, reads each ``grad`` and updates
 each ``data`` in place.
 
 A training step therefore reads::
@@ -89,7 +89,7 @@ class Optimizer:
     def __init__(self, parameters: Iterable[Parameter], lr: float):
         self.parameters = list(parameters)
         if not self.parameters:
-            raise ValueError("the optimizer got no parameters; pass model.parameters()")
+            raise ValueError("the optimizer received no parameters: pass model.parameters()")
         for parameter in self.parameters:
             if not isinstance(parameter, Parameter):
                 raise TypeError(

@@ -12,6 +12,8 @@ from mytorch.registry import check_reference_available
 check_reference_available(__name__)
 
 
+# NOTE: each graded class ends with __repr__, after its last solution region, because the
+# build copies a class only up to its last statement and would drop a final END SOLUTION line.
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, as ``torch.optim.SGD`` (no dampening, no Nesterov).
 
@@ -39,6 +41,9 @@ class SGD(Optimizer):
             buffer += parameter.grad
             parameter.data -= self.lr * buffer
         ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return f"SGD(lr={self.lr}, momentum={self.momentum})"
 
 
 class Adam(Optimizer):
@@ -81,3 +86,6 @@ class Adam(Optimizer):
             v_hat = v / correction2
             parameter.data -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
         ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return f"Adam(lr={self.lr}, betas=({self.beta1}, {self.beta2}), eps={self.eps})"

@@ -10,6 +10,8 @@ from mytorch.registry import check_reference_available
 check_reference_available(__name__)
 
 
+# NOTE: each graded class ends with __repr__, after its last solution region, because the
+# build copies a class only up to its last statement and would drop a final END SOLUTION line.
 class Softmax(Module):
     """Softmax along axis ``dim``: y_i = exp(x_i) / sum_j exp(x_j).
 
@@ -27,7 +29,7 @@ class Softmax(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         ### BEGIN SOLUTION
         x = np.asarray(x, dtype=np.float64)
-        # Softmax is unchanged by subtracting a constant per slice; subtracting the maximum
+        # Subtracting a constant per slice leaves softmax unchanged. Subtracting the maximum
         # makes every exponent <= 0, so exp cannot overflow.
         shifted = x - x.max(axis=self.dim, keepdims=True)
         exps = np.exp(shifted)
@@ -43,3 +45,6 @@ class Softmax(Module):
         inner = (grad_output * self.y).sum(axis=self.dim, keepdims=True)
         return self.y * (grad_output - inner)
         ### END SOLUTION
+
+    def __repr__(self) -> str:
+        return f"Softmax(dim={self.dim})"
