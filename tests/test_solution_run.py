@@ -14,6 +14,13 @@ from mytorch.course.solution_run import solution_run
 pytestmark = pytest.mark.slow
 
 
+PLOT = """
+import matplotlib.pyplot as plt
+plt.plot([3, 2, 1])
+plt.show()
+"""
+
+
 def write_notebook(folder, name, cells):
     (folder / name).mkdir(parents=True)
     nbformat.write(new_notebook(cells), folder / name / f"{name}.ipynb")
@@ -28,6 +35,9 @@ def test_failure_reported_and_run_goes_on(tmp_path):
     write_notebook(solutions, "02_fine", [
         parameters('SIZE = "full"'),
         code("from mytorch.runtime import record_metric\nrecord_metric('size_is_smoke', SIZE == 'smoke')"),
+        code("print('sample: in the beginning')", tags=["report"]),
+        code(PLOT, tags=["report"]),
+        code("print('not in the report')"),
     ])
 
     run_dir = solution_run("smoke", runs_dir=tmp_path / "runs", solutions_dir=solutions)
@@ -43,6 +53,11 @@ def test_failure_reported_and_run_goes_on(tmp_path):
     markdown = (run_dir / "report.md").read_text()
     assert "| [02_fine](02_fine.ipynb) | ok |" in markdown
     assert "**01_broken** failed at cell 2 ('broken_cell')" in markdown
+    assert "## 02_fine" in markdown
+    assert "sample: in the beginning" in markdown
+    assert "not in the report" not in markdown
+    assert "![figure](02_fine-figures/2-1.png)" in markdown
+    assert (run_dir / "02_fine-figures" / "2-1.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_unknown_notebook_rejected(tmp_path):

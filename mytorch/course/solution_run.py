@@ -5,10 +5,15 @@ writes checkpoints and figures), with the run size injected into the cell tagged
 ``parameters``. The executed notebooks, and ``report.md`` and ``report.json``,
 go to ``runs/<timestamp>/``. A notebook that fails is reported with the cell that failed,
 and the run goes on to the next one.
+
+What a notebook shows in cells tagged ``report`` (printed text, tables, figures) is copied
+into ``report.md`` under the notebook's name: samples from the decoders, a CER table, the
+loss curve. Metrics come from `mytorch.runtime.record_metric`.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -33,6 +38,35 @@ class NotebookResult:
     seconds: float
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    shown: list[str] = field(default_factory=list)  # Markdown of the `report` cells' outputs
+
+
+REPORT_TAG = "report"
+
+
+def report_outputs(executed: Path, figures_dir: Path) -> list[str]:
+    """Turn the outputs of the cells tagged ``report`` into Markdown; save their figures as PNG."""
+    if not executed.is_file():
+        return []
+
+    lines = []
+    cells = nbformat.read(executed, as_version=4).cells
+    tagged = [cell for cell in cells if REPORT_TAG in cell.metadata.get("tags", [])]
+    for cell_number, cell in enumerate(tagged, start=1):
+        for output_number, output in enumerate(cell.get("outputs", []), start=1):
+            data = output.get("data", {})
+            if output.output_type == "stream" and output.name == "stdout":
+                lines += ["```text", output.text.rstrip(), "```", ""]
+            elif "image/png" in data:
+                figures_dir.mkdir(exist_ok=True)
+                figure = figures_dir / f"{cell_number}-{output_number}.png"
+                figure.write_bytes(base64.b64decode(data["image/png"]))
+                lines += [f"![figure]({figure.relative_to(executed.parent)})", ""]
+            elif "text/markdown" in data:
+                lines += [data["text/markdown"].rstrip(), ""]
+            elif "text/plain" in data:
+                lines += ["```text", data["text/plain"].rstrip(), "```", ""]
+    return lines
 
 
 def has_parameters_cell(path: Path) -> bool:
@@ -85,12 +119,14 @@ def run_notebook(name: str, size: str, run_dir: Path, solutions_dir: Path) -> No
     seconds = round(time.perf_counter() - start, 1)
 
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    return NotebookResult("failed" if error else "ok", seconds, metrics, error)
+    shown = report_outputs(executed, run_dir / f"{name}-figures")
+    return NotebookResult("failed" if error else "ok", seconds, metrics, error, shown)
 
 
 def write_report(results: dict[str, NotebookResult], size: str, run_dir: Path) -> None:
     report = {name: asdict(result) for name, result in results.items()}
     for entry in report.values():
+        del entry["shown"]
         if entry["error"] is None:
             del entry["error"]
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -109,7 +145,11 @@ def write_report(results: dict[str, NotebookResult], size: str, run_dir: Path) -
     if failures:
         lines += ["", "## Failures", ""]
         lines += [f"- **{name}** failed at {result.error}" for name, result in failures.items()]
-    (run_dir / "report.md").write_text("\n".join(lines) + "\n")
+
+    for name, result in results.items():
+        if result.shown:
+            lines += ["", f"## {name}", "", *result.shown]
+    (run_dir / "report.md").write_text("\n".join(lines).rstrip("\n") + "\n")
 
 
 def solution_run(size: str, only: list[str] | None = None, runs_dir: Path | None = None,
