@@ -78,6 +78,19 @@ COMPONENTS: tuple[Component, ...] = tuple(
         ("CrossAttentionDecoderLayer", "cross_attention_decoder_layer"),
         ("SelfAttentionEncoderLayer", "self_attention_encoder_layer"),
     )
+    # 04: the decoder-only language model, its loss and its decoders.
+    + _assignment(
+        "04_causal_lm", "mytorch.lm.model",
+        ("DecoderOnlyTransformer", "decoder_only_transformer"),
+    )
+    + _assignment("04_causal_lm", "mytorch.lm.loss", ("lm_loss", "lm_loss"))
+    + _assignment(
+        "04_causal_lm", "mytorch.lm.decoding",
+        ("greedy_decode", "greedy_decode"),
+        ("top_k_top_p_filter", "top_k_top_p_filter"),
+        ("sample_decode", "sample_decode"),
+        ("beam_search", "beam_search"),
+    )
 )
 
 
