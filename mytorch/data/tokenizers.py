@@ -108,7 +108,8 @@ class BPETokenizer(SpecialTokens):
     """Byte-level BPE from Hugging Face ``tokenizers``, with the fixed special ids.
 
     Byte-level BPE starts from the 256 byte values, so every string encodes
-    without ``<unk>`` and ``decode(encode(s)) == s`` for any text.
+    without ``<unk>`` and ``decode(encode(s)) == s`` for any text, including
+    text that spells a special token.
     """
 
     def __init__(self, backend):
@@ -116,6 +117,9 @@ class BPETokenizer(SpecialTokens):
         for token_id, token in enumerate(SPECIAL_TOKENS):
             if backend.token_to_id(token) != token_id:
                 raise ValueError(f"BPE vocabulary must map {token!r} to id {token_id}")
+        # Text that happens to contain "<blank>" or "</s>" is encoded as plain
+        # bytes; special ids come only from the code that adds them.
+        backend.encode_special_tokens = True
         self.backend = backend
 
     @classmethod
