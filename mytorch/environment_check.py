@@ -7,10 +7,9 @@ import importlib.metadata
 import platform
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MIN_PYTHON = (3, 10)
+SPEECH_SPLITS = ("train", "dev", "test", "test_unseen_voices")
 
 # Packages the notebooks import, with the distribution name pip knows them by.
 REQUIRED_PACKAGES = {
@@ -71,15 +70,27 @@ def check_accelerator() -> CheckResult:
     )
 
 
-def check_bundled_data(data_dir: Path = DATA_DIR) -> CheckResult:
-    if not data_dir.is_dir() or not any(data_dir.iterdir()):
-        return CheckResult(
-            "bundled data", False, f"{data_dir} is missing or empty",
-            "clone the whole course repository (git clone), not only the notebooks",
-        )
-    files = [p for p in data_dir.rglob("*") if p.is_file() and "cache" not in p.parts]
-    megabytes = sum(p.stat().st_size for p in files) / 1e6
-    return CheckResult("bundled data", True, f"{len(files)} files, {megabytes:.0f} MB in {data_dir}")
+def check_bundled_data() -> CheckResult:
+    """Open every bundled corpus the notebooks use, as the notebooks would."""
+    from mytorch.data.paths import DataNotFoundError, data_root
+    from mytorch.data.speech import load_manifest
+    from mytorch.data.text import load_text
+    from mytorch.data.tokenizers import load_tokenizer
+
+    try:
+        characters = sum(len(load_text("web", split)) for split in ("train", "validation", "test"))
+        load_tokenizer("web_char")
+        utterances = {split: len(load_manifest(split)) for split in SPEECH_SPLITS}
+    except DataNotFoundError as error:
+        return CheckResult("bundled data", False, str(error).splitlines()[0],
+                           "clone the whole course repository (git clone), not only the notebooks")
+
+    speech = ", ".join(f"{count} {split}" for split, count in utterances.items())
+    return CheckResult(
+        "bundled data", True,
+        f"{data_root()}: World English Bible ({characters / 1e6:.1f}M characters), "
+        f"speech utterances: {speech}",
+    )
 
 
 def run_checks() -> list[CheckResult]:
