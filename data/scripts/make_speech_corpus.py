@@ -53,7 +53,7 @@ LIBRIVOX_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
 
 @dataclass(frozen=True)
 class Voice:
-    """One synthetic speaker: an engine, its voice name and its espeak-ng variant."""
+    """One synthetic speaker: a TTS engine and its voice name (espeak-ng: language+variant)."""
 
     engine: str  # "flite", "festival" or "espeak-ng"
     name: str
@@ -252,7 +252,7 @@ def encode_opus(waveform: np.ndarray, path: Path, serial: int) -> None:
 
 
 def process_chunk(jobs: list[Job], out_dir: Path) -> list[dict]:
-    """Synthesise, post-process and encode a chunk; return its manifest rows."""
+    """Synthesise, post-process and encode a chunk, and return its manifest rows."""
     import torch
 
     torch.set_num_threads(1)

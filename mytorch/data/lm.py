@@ -34,9 +34,9 @@ def encode_corpus(text: str, tokenizer) -> Tensor:
 class TokenWindows(Dataset):
     """Fixed-length (input, target) windows over a 1-D token stream.
 
-    Window ``k`` starts at ``k * stride``; with the default stride equal to
-    ``block_size`` the windows tile the stream without overlap, so one pass
-    scores every token once (except the first, which has no context).
+    Window ``k`` starts at ``k * stride``. The default stride equals
+    ``block_size``, so the windows tile the stream without overlap and one pass
+    scores every token once, except the first, which has no context.
     """
 
     def __init__(self, ids: Tensor, block_size: int, stride: int | None = None):

@@ -1,4 +1,4 @@
-"""Where the course data lives, and the error raised when some of it is missing.
+"""Locations of the course data, and the error raised when some of it is missing.
 
 The data root is the repository's ``data/`` folder unless the environment
 variable ``MYTORCH_DATA`` names another folder. Generated files (feature caches,

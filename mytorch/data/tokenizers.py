@@ -167,7 +167,7 @@ class BPETokenizer(SpecialTokens):
         return f"BPETokenizer(vocab_size={self.vocab_size})"
 
 
-Tokenizer = CharTokenizer | BPETokenizer
+AnyTokenizer = CharTokenizer | BPETokenizer
 
 
 def tokenizer_path(name: str) -> Path:
@@ -178,7 +178,7 @@ def tokenizer_path(name: str) -> Path:
     return require_path(path, f"the {name} tokenizer", MAKE_TOKENIZERS_COMMAND)
 
 
-def load_tokenizer(name_or_path: str | Path) -> Tokenizer:
+def load_tokenizer(name_or_path: str | Path) -> AnyTokenizer:
     """Load a tokenizer by name (e.g. ``"web_char"``) or from a JSON file path."""
     if isinstance(name_or_path, str) and name_or_path in TOKENIZER_NAMES:
         path = tokenizer_path(name_or_path)
