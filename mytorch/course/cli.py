@@ -40,6 +40,12 @@ def command_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_grade(args: argparse.Namespace) -> int:
+    from mytorch.course.grading.cli import run_grade
+
+    return run_grade(args)
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mytorch.course", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +67,10 @@ def make_parser() -> argparse.ArgumentParser:
                      help="smoke: seconds per notebook; full: the real training runs")
     run.add_argument("notebooks", nargs="*", help="only these notebooks (default: all, in order)")
     run.set_defaults(handler=command_run)
+
+    from mytorch.course.grading.cli import add_grade_parser
+
+    add_grade_parser(commands, command_grade)
     return parser
 
 

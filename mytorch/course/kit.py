@@ -26,11 +26,12 @@ def stubbed_modules(assignment: str) -> dict[Path, set[str]]:
     return hidden
 
 
-def build_kit(assignment: str, destination: Path) -> Path:
+def build_kit(assignment: str, destination: Path, files: tuple[str, ...] = KIT_FILES) -> Path:
     """Write the student kit of `assignment` into `destination` and return it.
 
     The kit holds the release notebooks of assignments 1..k, and the library with every
     solution region of assignments k and later replaced by ``raise NotImplementedError``.
+    `files` are the other top-level files and folders copied from the repository.
     """
     index = registry.assignment_index(assignment)
     if destination.exists():
@@ -38,7 +39,7 @@ def build_kit(assignment: str, destination: Path) -> Path:
 
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "cache", ".ipynb_checkpoints")
     destination.mkdir(parents=True)
-    for name in KIT_FILES:
+    for name in files:
         source = REPO_ROOT / name
         if source.is_dir():
             shutil.copytree(source, destination / name, ignore=ignore)

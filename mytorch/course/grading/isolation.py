@@ -23,6 +23,7 @@ from pathlib import Path
 
 from mytorch import registry
 from mytorch.course import REPO_ROOT
+from mytorch.course.grading.cache import SHARED_FOLDERS
 
 SANDBOX_SCRIPT = Path(__file__).with_name("sandbox.py")
 MODES = ("namespaces", "user", "none")
@@ -115,7 +116,8 @@ class KernelSandbox:
     """The folders of one submission's kernels, and the spec each kernel starts with.
 
     `cwd` is the folder nbgrader runs the notebook in (the autograded copy, which holds the
-    test code); the kernel sees `scratch` there instead, a copy of the student's own files.
+    test code); the kernel sees `scratch` there instead: a copy of `student_files`, with the
+    non-notebook files of `extra_files` (the release folder) on top.
     """
 
     def __init__(self, settings: SandboxSettings, work_dir: Path, cwd: Path,
@@ -136,8 +138,10 @@ class KernelSandbox:
             folder.mkdir(parents=True, exist_ok=True)
         copy_tree(student_files, self.scratch)
         if extra_files is not None:
+            # As nbgrader does with the source folder, the release's files (data, given
+            # modules) replace the student's copies; its notebooks do not.
             for path in extra_files.iterdir():
-                if not (self.scratch / path.name).exists():
+                if path.suffix != ".ipynb":
                     copy_any(path, self.scratch / path.name)
         if settings.mode != "none" and os.geteuid() == 0 and not settings.userns:
             chown_tree(self.scratch, self.uid, self.gid)
@@ -214,6 +218,9 @@ class KernelSandbox:
         kit = self.settings.kit
         if kit is not None:
             mounts.append({"kind": "bind", "source": str(kit), "target": str(REPO_ROOT)})
+            for name in SHARED_FOLDERS:
+                mounts.append({"kind": "bind", "source": str(REPO_ROOT / name),
+                               "target": str(REPO_ROOT / name)})
         prefix = Path(sys.prefix)
         mounts.append({"kind": "bind", "source": str(prefix), "target": str(prefix)})
         library = installed_mytorch()
