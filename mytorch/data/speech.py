@@ -165,15 +165,16 @@ class SpeechDataset(Dataset):
     then holds only readable utterances, so a training run never stops on a
     corrupt file.
 
-    With ``cache=False`` features are kept in memory instead of on disk
-    (under ``cache_dir``, by default ``<data root>/cache/features``).
+    Features are cached on disk under ``cache_dir`` (by default
+    ``<data root>/cache/features``), or kept in memory with ``cache=False``.
 
     Items are ``(features (time, n_mels), token ids (length,), transcript, id)``.
     Features are normalised with ``stats`` when given. ``transform`` is the
     hook for data augmentation such as SpecAugment: a callable from a
     (time, n_mels) tensor to a tensor of the same shape, applied after
-    normalisation and only while ``training`` is True (by default, only for
-    the ``train`` split).
+    normalisation and only while ``training`` is True. By default ``training``
+    is True when every utterance's split name starts with "train" (the
+    synthetic ``train`` split, LibriSpeech ``train-clean-100``).
     """
 
     def __init__(
@@ -201,7 +202,7 @@ class SpeechDataset(Dataset):
 
         self.utterances, self.num_frames, self.skipped = self._prepare(utterances, progress)
         if training is None:
-            training = bool(self.utterances) and all(u.split == "train" for u in self.utterances)
+            training = bool(self.utterances) and all(u.split.startswith("train") for u in self.utterances)
         self.training = training
 
     @classmethod
