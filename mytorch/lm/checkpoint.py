@@ -4,7 +4,9 @@ The file holds plain data only (tensors, numbers, strings), so it loads with
 ``torch.load(..., weights_only=True)``, which runs no code from the file:
 
     {"format": CHECKPOINT_FORMAT, "model_config": {...DecoderOnlyTransformer arguments...},
-     "tokenizer": "web_char", "state_dict": {...}}
+     "tokenizer": "web_char", "block_size": 128, "state_dict": {...}}
+
+block_size is the context length the model was trained with, which evaluation uses too.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class CheckpointError(RuntimeError):
 
 
 def save_lm_checkpoint(path: str | Path, model: nn.Module, model_config: dict, tokenizer: str,
-                       dtype: torch.dtype = torch.float16) -> Path:
+                       block_size: int, dtype: torch.dtype = torch.float16) -> Path:
     """Save the weights of `model` in `dtype`, with the arguments that rebuild it; return the path.
 
     float16 halves the file against float32 and changes the character perplexity of the course
@@ -41,7 +43,7 @@ def save_lm_checkpoint(path: str | Path, model: nn.Module, model_config: dict, t
             converted[key] = tensor.detach().to("cpu", dtype if tensor.is_floating_point() else tensor.dtype)
         state_dict[name] = converted[key]
     content = {"format": CHECKPOINT_FORMAT, "model_config": dict(model_config),
-               "tokenizer": tokenizer, "state_dict": state_dict}
+               "tokenizer": tokenizer, "block_size": int(block_size), "state_dict": state_dict}
     path = Path(path)
     torch.save(content, path)
     return path
@@ -81,7 +83,7 @@ def load_lm_checkpoint(path: str | Path, model_class: type[nn.Module]) -> tuple[
     return model.float().eval(), content
 
 
-def test_slice_perplexity(model: nn.Module, tokenizer_name: str, block_size: int,
+def score_test_slice(model: nn.Module, tokenizer_name: str, block_size: int,
                           num_chars: int | None = None, batch_size: int = 32) -> Perplexity:
     """Score the first `num_chars` characters of the web test split (all of it with None).
 

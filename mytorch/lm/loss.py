@@ -18,7 +18,9 @@ def lm_loss(logits, targets, pad_id=0, label_smoothing=0.0):
     Returns a scalar tensor (nats per token). Raises ValueError if every target is padding.
     """
     ### BEGIN SOLUTION
-    log_probs = torch.log_softmax(logits.float(), dim=-1)                  # (N, T, V)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # half-precision logits (under autocast) are scored in float32
+    log_probs = torch.log_softmax(logits, dim=-1)                          # (N, T, V)
     keep = targets != pad_id                                               # (N, T)
     count = keep.sum()
     if count == 0:

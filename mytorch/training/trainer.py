@@ -141,11 +141,18 @@ class Trainer:
         return min(fraction, 1.0)
 
     def learning_rate(self) -> float:
-        """Linear warmup over warmup_steps, then cosine decay to lr * min_lr_ratio at the end."""
+        """Linear warmup over warmup_steps, then cosine decay to lr * min_lr_ratio at the end.
+
+        Under a time budget the warmup also ends once the run's progress reaches
+        warmup_steps / max_steps, so a slower machine warms up over proportionally fewer steps.
+        """
         config = self.config
-        if self.step < config.warmup_steps:
-            return config.lr * (self.step + 1) / config.warmup_steps
-        cosine = 0.5 * (1 + math.cos(math.pi * self.progress_fraction()))
+        progress = self.progress_fraction()
+        warmup = max((self.step + 1) / config.warmup_steps if config.warmup_steps else 1.0,
+                     progress * config.max_steps / config.warmup_steps if config.warmup_steps else 1.0)
+        if warmup < 1.0:
+            return config.lr * warmup
+        cosine = 0.5 * (1 + math.cos(math.pi * progress))
         return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
     # ----------------------------------------------------------------------------- training
