@@ -91,6 +91,17 @@ COMPONENTS: tuple[Component, ...] = tuple(
         ("sample_decode", "sample_decode"),
         ("beam_search", "beam_search"),
     )
+    # 05: speech recognition with an encoder-decoder Transformer.
+    + _assignment(
+        "05_asr", "mytorch.asr.frontend",
+        ("normalize_features", "normalize_features"), ("SpecAugment", "spec_augment"),
+    )
+    + _assignment("05_asr", "mytorch.asr.embedding", ("SpeechEmbedding", "speech_embedding"))
+    + _assignment(
+        "05_asr", "mytorch.asr.model", ("EncoderDecoderTransformer", "encoder_decoder_transformer"),
+    )
+    + _assignment("05_asr", "mytorch.asr.loss", ("joint_loss", "joint_loss"))
+    + _assignment("05_asr", "mytorch.asr.decoding", ("transcribe", "transcribe"))
 )
 
 
@@ -136,11 +147,14 @@ def check_reference_available(module: str) -> None:
     Every reference module calls this at import time, with its own ``__name__``.
     """
     graded = grading_assignment()
-    for component in COMPONENTS:
-        if component.module == module and is_hidden(component, graded):
-            raise ReferenceUnavailableError(
-                f"{component.name} ({module}) is the reference of a graded component and is "
-                f"unavailable while {graded} is graded. Define {component.name} in the answer "
-                f"cell '{component.grade_id}' of {component.assignment}.ipynb and run that cell "
-                f"instead of importing it from mytorch."
-            )
+    hidden = [c for c in COMPONENTS if c.module == module and is_hidden(c, graded)]
+    if not hidden:
+        return
+
+    cells = ", ".join(
+        f"{c.name} in the answer cell '{c.grade_id}' of {c.assignment}.ipynb" for c in hidden
+    )
+    raise ReferenceUnavailableError(
+        f"{module} holds the reference of graded components and is unavailable while "
+        f"{graded} is graded. Define {cells}, and run those cells instead of importing from mytorch."
+    )

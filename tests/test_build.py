@@ -12,7 +12,7 @@ import pytest
 
 from mytorch import registry
 from mytorch.course import REPO_ROOT
-from mytorch.course.sources import BEGIN_SOLUTION, module_path, strip_solutions
+from mytorch.course.sources import BEGIN_SOLUTION, component_source, module_path, strip_solutions
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +71,24 @@ def test_edited_reference_names_file_and_cell(checkout_copy):
     result = run_check(checkout_copy)
     assert result.returncode == 1
     assert f"{component.notebook}: cell '{component.grade_id}' ({component.name})" in result.stderr
+
+
+def test_source_keeps_trailing_end_solution(tmp_path, monkeypatch):
+    (tmp_path / "course_example.py").write_text(
+        "class Example:\n"
+        "    def f(self):\n"
+        "        ### BEGIN SOLUTION\n"
+        "        return 1\n"
+        "        ### END SOLUTION\n"
+        "\n"
+        "# a comment of the module, not of the class\n"
+        "VALUE = 1\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    component = registry.Component("Example", "course_example", registry.ASSIGNMENTS[0], "example")
+    source = component_source(component)
+    assert source.endswith("        ### END SOLUTION")
+    assert "module" not in source
 
 
 def test_strip_solutions_keeps_indentation():

@@ -80,11 +80,23 @@ def render_solution(name: str) -> tuple[nbformat.NotebookNode, list[str]]:
     return notebook, changed
 
 
-def sync_solutions(check: bool) -> list[str]:
-    """Bring every solution notebook's generated cells up to date; return what was stale."""
+class BuildError(RuntimeError):
+    """Raised after the build has done what it could, listing every notebook it could not build."""
+
+
+def sync_solutions(check: bool, errors: list[str]) -> list[str]:
+    """Bring every solution notebook's generated cells up to date; return what was stale.
+
+    A notebook that cannot be rendered (a reference without a solution region, a missing
+    answer cell) is added to `errors` and skipped, so one broken notebook blocks no other.
+    """
     stale = []
     for name in notebook_names():
-        notebook, changed = render_solution(name)
+        try:
+            notebook, changed = render_solution(name)
+        except (ValueError, FileNotFoundError, SyntaxError) as error:
+            errors.append(f"{name}: {error}")
+            continue
         stale.extend(changed)
         if changed and not check:
             solution_notebook(name).write_text(notebook_text(notebook), encoding="utf-8")
@@ -146,7 +158,7 @@ def compare_trees(built: Path, committed: Path) -> list[str]:
     return stale
 
 
-def build_releases(check: bool) -> list[str]:
+def build_releases(check: bool, errors: list[str]) -> list[str]:
     """Regenerate ``notebooks/`` from ``solutions/``; return what was stale."""
     stale = []
     with tempfile.TemporaryDirectory(prefix="course-build-") as scratch:
@@ -157,12 +169,17 @@ def build_releases(check: bool) -> list[str]:
         for name in notebook_names():
             source = solution_notebook(name).parent
             shutil.copytree(source, solutions / name, ignore=_ignore_outputs)
-            if check:
-                # The solution notebook as the build would write it, stale or not.
-                notebook, _ = render_solution(name)
-                (solutions / name / f"{name}.ipynb").write_text(notebook_text(notebook))
+            try:
+                if check:
+                    # The solution notebook as the build would write it, stale or not.
+                    notebook, _ = render_solution(name)
+                    (solutions / name / f"{name}.ipynb").write_text(notebook_text(notebook))
+                built = generate_release(name, course_root)
+            except (ValueError, FileNotFoundError, SyntaxError, RuntimeError) as error:
+                if not any(line.startswith(f"{name}: ") for line in errors):
+                    errors.append(f"{name}: {error}")
+                continue
 
-            built = generate_release(name, course_root)
             committed = RELEASE_DIR / name
             differences = compare_trees(built, committed)
             stale.extend(differences)
@@ -186,7 +203,13 @@ def _ignore_outputs(folder: str, names: list[str]) -> list[str]:
 
 
 def build(check: bool = False) -> list[str]:
-    """Run the whole build (or, with `check`, only compare); return every stale file and cell."""
-    stale = sync_solutions(check)
-    stale.extend(build_releases(check))
+    """Run the whole build (or, with `check`, only compare); return every stale file and cell.
+
+    Raises BuildError naming every notebook that could not be built, after building the rest.
+    """
+    errors: list[str] = []
+    stale = sync_solutions(check, errors)
+    stale.extend(build_releases(check, errors))
+    if errors:
+        raise BuildError("could not build:\n" + "\n".join(f"  {line}" for line in errors))
     return stale

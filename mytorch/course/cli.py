@@ -12,9 +12,13 @@ from mytorch.runtime import RUN_SIZES
 
 
 def command_build(args: argparse.Namespace) -> int:
-    from mytorch.course.build import build
+    from mytorch.course.build import BuildError, build
 
-    stale = build(check=args.check)
+    try:
+        stale = build(check=args.check)
+    except BuildError as error:
+        print(f"Build failed, {error}", file=sys.stderr)
+        return 1
     if args.check and stale:
         print("Generated files are stale; run `make build` and commit the result:", file=sys.stderr)
         for line in stale:

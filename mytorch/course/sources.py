@@ -43,7 +43,8 @@ def component_source(component: Component) -> str:
         is_definition = isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
         if is_definition and node.name == component.name:
             first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-            source = "\n".join(lines[first - 1:node.end_lineno])
+            last = _end_with_trailing_comments(lines, node)
+            source = "\n".join(lines[first - 1:last])
             break
     else:
         raise ValueError(f"{path}: no top-level definition of {component.name}")
@@ -53,6 +54,25 @@ def component_source(component: Component) -> str:
             f"{path}: {component.name} has no '{BEGIN_SOLUTION}' ... '{END_SOLUTION}' region"
         )
     return source
+
+
+def _end_with_trailing_comments(lines: list[str], node: ast.stmt) -> int:
+    """Return the definition's last line, counting the comments indented inside it after its code.
+
+    The AST ends a definition at its last statement, but a body that ends with a solution
+    region still owns the ``### END SOLUTION`` comment below that statement.
+    """
+    indent = len(lines[node.lineno - 1]) - len(lines[node.lineno - 1].lstrip())
+    last = node.end_lineno
+    for number in range(node.end_lineno + 1, len(lines) + 1):
+        line = lines[number - 1]
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("#") and len(line) - len(line.lstrip()) > indent:
+            last = number
+            continue
+        break
+    return last
 
 
 def strip_solutions(source: str, message: str) -> str:
