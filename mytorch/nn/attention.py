@@ -15,8 +15,6 @@ from mytorch.nn.linear import Linear  # noqa: E402
 from mytorch.nn.softmax import Softmax  # noqa: E402
 
 
-# NOTE: each graded class ends with __repr__, after its last solution region, because the
-# build copies a class only up to its last statement and would drop a final END SOLUTION line.
 class ScaledDotProductAttention(Module):
     """Attention(Q, K, V) = softmax(Q K^T / sqrt(E) + mask) V, with its backward pass.
 

@@ -12,8 +12,6 @@ from mytorch.registry import check_reference_available
 check_reference_available(__name__)
 
 
-# NOTE: each graded class ends with __repr__, after its last solution region, because the
-# build copies a class only up to its last statement and would drop a final END SOLUTION line.
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, as ``torch.optim.SGD`` (no dampening, no Nesterov).
 
