@@ -54,7 +54,8 @@ def add_grade_parser(commands, handler) -> argparse.ArgumentParser:
     grade.add_argument("--cpu-seconds", type=int, default=1800,
                        help="CPU time limit of each kernel in seconds (default: 1800)")
     grade.add_argument("--memory-mb", type=int, default=4096,
-                       help="address-space limit of each kernel in MiB (default: 4096)")
+                       help="memory limit of each kernel (RLIMIT_DATA: heap and private "
+                            "writable mappings) in MiB (default: 4096)")
     grade.add_argument("--file-mb", type=int, default=64,
                        help="largest file a kernel may write, in MiB (default: 64)")
     grade.add_argument("--isolation", choices=("auto", "namespaces", "user", "none"),

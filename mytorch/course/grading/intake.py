@@ -64,11 +64,14 @@ def collect_folder(root: Path, assignment: str, names: list[str]) -> tuple[list[
 
 
 def default_zip_regexp(extracted: Path, names: list[str]) -> str:
-    """Match ``STUDENT/.../NAME.ipynb`` and ``STUDENT_anything_NAME.ipynb`` under `extracted`,
-    where NAME is a release notebook; a renamed notebook matches neither."""
+    """Match ``.../STUDENT/NAME.ipynb`` and ``.../STUDENT_anything_NAME.ipynb`` under
+    `extracted`, where NAME is a release notebook; a renamed notebook matches neither.
+
+    zip_collect extracts each archive into a folder of its own name, hence the leading
+    folders; they are matched greedily, so the student is the innermost match."""
     notebooks = "|".join(re.escape(f"{name}.ipynb") for name in names)
-    return (rf"^{re.escape(str(extracted))}/(?P<student_id>[A-Za-z0-9.@+-]+)[_/](?:.*[_/])?"
-            rf"(?P<file_id>{notebooks})$")
+    return (rf"^{re.escape(str(extracted))}/(?:.*/)?(?P<student_id>[A-Za-z0-9.@+-]+)[_/]"
+            rf"(?:.*[_/])?(?P<file_id>{notebooks})$")
 
 
 def collect_zip(archive: Path, assignment: str, release_dir: Path, work: Path,
@@ -83,12 +86,14 @@ def collect_zip(archive: Path, assignment: str, release_dir: Path, work: Path,
     archive_dir = course / "downloaded" / assignment / "archive"
     archive_dir.mkdir(parents=True)
     shutil.copy2(archive, archive_dir / archive.name)
-    shutil.copytree(release_dir, course / "notebooks" / assignment)
+    shutil.copytree(release_dir, course / "release" / assignment)
     extracted = course / "downloaded" / assignment / "extracted"
     names = sorted(p.stem for p in release_dir.glob("*.ipynb"))
     command = [
         sys.executable, "-m", "nbgrader", "zip_collect", assignment, "--force",
         f"--CourseDirectory.root={course}",
+        "--CourseDirectory.release_directory=release",
+        "--CourseDirectory.submitted_directory=submitted",
         f"--CourseDirectory.db_url=sqlite:///{course / 'gradebook.db'}",
         f"--FileNameCollectorPlugin.named_regexp={regexp or default_zip_regexp(extracted, names)}",
     ]

@@ -35,7 +35,9 @@ FIRST_KERNEL_UID = 64000
 
 # Where the kernel looks for shared libraries, certificates and name service files.
 ETC_FILES = ("passwd", "group", "hosts", "nsswitch.conf", "ld.so.cache", "ld.so.conf",
-             "ld.so.conf.d", "localtime", "ssl", "alternatives", "mime.types")
+             "ld.so.conf.d", "localtime", "ssl", "alternatives", "mime.types", "fonts")
+# Read-only caches that libraries look for (fontconfig prints an error without its own).
+SHARED_CACHES = ("/var/cache/fontconfig",)
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
@@ -67,8 +69,9 @@ class Limits:
         }
 
     def describe(self) -> str:
-        return (f"CPU {self.cpu_seconds} s per kernel, address space {self.memory_mb} MiB, "
-                f"files {self.file_mb} MiB, {self.processes} processes")
+        return (f"CPU {self.cpu_seconds} s per kernel, memory (heap and private writable "
+                f"mappings) {self.memory_mb} MiB, files {self.file_mb} MiB, "
+                f"{self.processes} processes")
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,8 @@ class KernelSandbox:
                 mounts.append({"kind": "bind", "source": path, "target": path})
         for name in ETC_FILES:
             mounts.append({"kind": "bind", "source": f"/etc/{name}", "target": f"/etc/{name}"})
+        for path in SHARED_CACHES:
+            mounts.append({"kind": "bind", "source": path, "target": path})
 
         mounts.append({"kind": "tmpfs", "target": "/dev", "size_mb": 1})
         for name in DEVICES:

@@ -85,8 +85,22 @@ AUDIT_MESSAGES = {
 }
 
 
+# Programs that libraries start on their own: ctypes.util.find_library runs ldconfig (or a
+# compiler), platform runs uname. Starting them is not the student's doing.
+LIBRARY_HELPERS = ("ldconfig", "uname", "gcc", "cc", "ld", "objdump", "lscpu")
+
+
+def _library_helper(event: dict) -> bool:
+    if event["event"] != "process":
+        return False
+    words = event["detail"].replace("'", " ").replace('"', " ").replace(",", " ").split()
+    programs = [word.rsplit("/", 1)[-1] for word in words[1:3]]
+    return any(program in LIBRARY_HELPERS for program in programs)
+
+
 def describe_audit_events(events: list[dict]) -> list[str]:
-    return [AUDIT_MESSAGES.get(e["event"], e["event"] + ": {}").format(e["detail"]) for e in events]
+    return [AUDIT_MESSAGES.get(e["event"], e["event"] + ": {}").format(e["detail"])
+            for e in events if not _library_helper(e)]
 
 
 def write_reports(run_dir: Path, header: dict, students: list[StudentReport]) -> tuple[Path, Path]:

@@ -349,6 +349,7 @@ class ClassGrader:
             submission.digest = digest
             if task is None:
                 self.merge(submission.student, {}, submission.timestamp, flagged=True)
+                self.keep_submission(submission)
                 self.record(submission, report)
             else:
                 tasks.append(task)
@@ -448,13 +449,17 @@ class ClassGrader:
             report.status = "failed" if not notebooks else report.status
         flagged = bool(report.flags or report.unresolved or report.rejected or result.error)
         self.merge(result.student, notebooks, result.timestamp or submission.timestamp, flagged)
-        _copy_folder(submission.folder, self.course.submitted / result.student / self.assignment)
+        self.keep_submission(submission)
         self.keep_logs(result)
         self.record(submission, report)
         done = total - left + 1
         print(f"[{done}/{total}] {result.student}: {report.score:g} / {report.max_score:g}"
               f"{' (' + report.status + ')' if report.status != 'graded' else ''}"
               f"{', ' + str(len(report.flags)) + ' flags' if report.flags else ''}", flush=True)
+
+    def keep_submission(self, submission: intake.Submission) -> None:
+        """Copy the submission as handed in into the course's submitted folder."""
+        _copy_folder(submission.folder, self.course.submitted / submission.student / self.assignment)
 
     def publish(self, student: str, name: str, scores: worker.NotebookScores) -> None:
         """Copy the autograded notebook and the feedback into the course's folders."""
