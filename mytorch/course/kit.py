@@ -16,13 +16,12 @@ log = logging.getLogger(__name__)
 KIT_FILES = ("README.md", "pyproject.toml", "environment.yml", "configs", "data")
 
 
-def stubbed_modules(assignment: str) -> dict[Path, set[str]]:
+def stubbed_modules(assignment: str) -> dict[Path, list[registry.Component]]:
     """Map each reference module hidden for `assignment` to the components it holds."""
-    hidden: dict[Path, set[str]] = {}
+    hidden: dict[Path, list[registry.Component]] = {}
     for component in registry.COMPONENTS:
         if registry.is_hidden(component, assignment):
-            path = module_path(component.module)
-            hidden.setdefault(path, set()).add(component.name)
+            hidden.setdefault(module_path(component.module), []).append(component)
     return hidden
 
 
@@ -47,9 +46,10 @@ def build_kit(assignment: str, destination: Path, files: tuple[str, ...] = KIT_F
             shutil.copy2(source, destination / name)
 
     shutil.copytree(REPO_ROOT / "mytorch", destination / "mytorch", ignore=ignore)
-    for path, names in sorted(stubbed_modules(assignment).items()):
+    for path, components in sorted(stubbed_modules(assignment).items()):
         relative = path.relative_to(REPO_ROOT)
-        message = f"write this in the notebook; the kit leaves {', '.join(sorted(names))} to you"
+        cells = ", ".join(f"{c.name} in {c.assignment}.ipynb" for c in components)
+        message = f"not in the student kit: write and run your own {cells}"
         stubbed = strip_solutions(path.read_text(encoding="utf-8"), message)
         (destination / relative).write_text(stubbed, encoding="utf-8")
         log.info("stubbed %s", relative)
