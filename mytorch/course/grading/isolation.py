@@ -83,7 +83,8 @@ class SandboxSettings:
     assignment: str  # the registry assignment: grading mode and hidden modules
     kit: Path | None  # student kit mounted as the repository (namespaces mode)
     limits: Limits = field(default_factory=Limits)
-    tmp_mb: int = 256
+    tmp_mb: int = 256  # size of the kernel's /tmp (namespaces mode)
+    work_mb: int = 512  # size of the kernel's copy of the submission (namespaces mode)
     matplotlib_cache: Path | None = None
 
     @property
@@ -147,7 +148,9 @@ class KernelSandbox:
                 if path.suffix != ".ipynb":
                     copy_any(path, self.scratch / path.name)
         if settings.mode != "none" and os.geteuid() == 0 and not settings.userns:
-            chown_tree(self.scratch, self.uid, self.gid)
+            if settings.mode == "user":
+                # Without namespaces the kernel works in the scratch folder itself.
+                chown_tree(self.scratch, self.uid, self.gid)
             os.chown(self.runtime_dir, self.uid, self.gid)
         os.chmod(self.runtime_dir, 0o700)
 
@@ -237,8 +240,9 @@ class KernelSandbox:
             mounts.append({"kind": "bind", "source": cache, "target": cache})
         mounts.append({"kind": "bind", "source": str(self.runtime_dir),
                        "target": str(self.runtime_dir), "writable": True})
-        mounts.append({"kind": "bind", "source": str(self.scratch), "target": str(self.cwd),
-                       "writable": True})
+        owner = None if self.settings.userns else self.uid
+        mounts.append({"kind": "copy", "source": str(self.scratch), "target": str(self.cwd),
+                       "size_mb": self.settings.work_mb, "uid": owner, "gid": owner})
         return mounts
 
     def spec(self) -> dict:
@@ -290,9 +294,17 @@ class KernelSandbox:
         return events
 
 
+def _skip_links(folder: str, names: list[str]) -> list[str]:
+    return [name for name in names if os.path.islink(os.path.join(folder, name))]
+
+
 def copy_any(source: Path, destination: Path) -> None:
+    """Copy a file or folder, leaving out symbolic links: a link in a submission could
+    point at a course file, which a copy would hand to the kernel."""
+    if source.is_symlink():
+        return
     if source.is_dir():
-        shutil.copytree(source, destination, symlinks=False, dirs_exist_ok=True)
+        shutil.copytree(source, destination, ignore=_skip_links, dirs_exist_ok=True)
     elif source.is_file():
         shutil.copy2(source, destination)
 

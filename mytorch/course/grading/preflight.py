@@ -79,8 +79,18 @@ def _label(position: int, cell: dict) -> str:
     return f"cell {position + 1} ('{grade_id}')" if grade_id else f"cell {position + 1}"
 
 
+# Larger notebook files are rejected unread: outputs and images of a course notebook stay
+# well below this, and nbgrader would hold the whole file in memory several times.
+MAX_NOTEBOOK_BYTES = 64 * 1024 * 1024
+
+
 def read_submission(path: Path) -> nbformat.NotebookNode:
     """Parse a submitted notebook; raise ValueError naming what is wrong with it."""
+    if path.is_symlink():
+        raise ValueError("a symbolic link, not a notebook file")
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"too large: {size} bytes, the limit is {MAX_NOTEBOOK_BYTES}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:

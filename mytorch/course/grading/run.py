@@ -149,7 +149,13 @@ def _copy_folder(source: Path, destination: Path) -> None:
         return
     if destination.exists():
         shutil.rmtree(destination)
-    shutil.copytree(source, destination, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    checkpoints = shutil.ignore_patterns(".ipynb_checkpoints")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        links = {n for n in names if os.path.islink(os.path.join(folder, n))}
+        return links | set(checkpoints(folder, names))
+
+    shutil.copytree(source, destination, ignore=ignore)
 
 
 @contextmanager
@@ -168,7 +174,7 @@ def _digest(submission: intake.Submission, context: str) -> str:
     """Hash the student's files together with what else decides the scores (`context`)."""
     hasher = hashlib.sha256(context.encode())
     for path in sorted(submission.folder.rglob("*")):
-        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+        if path.is_file() and not path.is_symlink() and ".ipynb_checkpoints" not in path.parts:
             hasher.update(str(path.relative_to(submission.folder)).encode() + b"\0")
             hasher.update(path.read_bytes() + b"\0")
     return hasher.hexdigest()

@@ -28,6 +28,7 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal
 import sys
 
@@ -122,9 +123,10 @@ def _make_mount_point(target: str, is_dir: bool) -> None:
 def build_root(root: str, mounts: list[dict]) -> None:
     """Mount a fresh tmpfs on `root` and apply `mounts` inside it, in order.
 
-    Each entry is ``{"kind": "tmpfs" | "bind" | "symlink", "target": absolute path as the
-    kernel sees it, ...}``; a bind has ``source`` and ``writable``, a tmpfs ``size_mb`` and
-    ``mode``, a symlink ``source`` (the link text). Binds of missing sources are skipped.
+    Each entry is ``{"kind": "tmpfs" | "bind" | "copy" | "symlink", "target": absolute path
+    as the kernel sees it, ...}``; a bind has ``source`` and ``writable``, a tmpfs
+    ``size_mb`` and ``mode``, a copy ``source``, ``size_mb`` and the owner ``uid`` and
+    ``gid``, a symlink ``source`` (the link text). Binds of missing sources are skipped.
     """
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
     for entry in mounts:
@@ -137,6 +139,19 @@ def build_root(root: str, mounts: list[dict]) -> None:
             os.makedirs(target, exist_ok=True)
             options = f"size={entry['size_mb']}m,mode={entry.get('mode', '755')}"
             mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)
+        elif kind == "copy":
+            # A private, size-limited copy of a folder: what the kernel writes there stays
+            # in memory and dies with the namespace.
+            os.makedirs(target, exist_ok=True)
+            options = f"size={entry['size_mb']}m,mode=700"
+            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)
+            shutil.copytree(entry["source"], target, symlinks=True, dirs_exist_ok=True)
+            if entry.get("uid") is not None:
+                for folder, dirs, files in os.walk(target):
+                    os.chown(folder, entry["uid"], entry["gid"])
+                    for name in files:
+                        os.chown(os.path.join(folder, name), entry["uid"], entry["gid"],
+                                 follow_symlinks=False)
         elif kind == "bind":
             source = entry["source"]
             if not os.path.exists(source):

@@ -113,10 +113,11 @@ class _Scanner(ast.NodeVisitor):
 
     # assignments: patching ---------------------------------------------------------------
 
-    def _check_target(self, target: ast.AST) -> None:
+    def _check_target(self, target: ast.AST, constant: bool) -> None:
+        """Name what assigning to `target` patches; `constant` marks a literal value."""
         if isinstance(target, (ast.Tuple, ast.List)):
             for element in target.elts:
-                self._check_target(element)
+                self._check_target(element, constant)
             return
         if isinstance(target, ast.Name) and target.id in self.test_names:
             self.add(f"rebinds '{target.id}', a name the tests use")
@@ -127,15 +128,14 @@ class _Scanner(ast.NodeVisitor):
         name = self.resolve(parts)
         if parts[-1] in ERROR_HOOKS:
             self.add(f"replaces {name}, which hides errors from the grader")
-        elif name.split(".")[0] in PATCHED_ROOTS:
+        elif name.split(".")[0] in PATCHED_ROOTS and not constant:
+            # Setting a flag such as torch.backends.cudnn.deterministic = True is
+            # configuration; replacing a library function is patching.
             self.add(f"monkeypatches {name}")
 
     def visit_Assign(self, node: ast.Assign) -> None:
-        # Setting a flag such as torch.backends.cudnn.deterministic = True is configuration;
-        # replacing a library function is patching.
-        if not isinstance(node.value, ast.Constant):
-            for target in node.targets:
-                self._check_target(target)
+        for target in node.targets:
+            self._check_target(target, isinstance(node.value, ast.Constant))
         self.generic_visit(node)
 
     # calls -------------------------------------------------------------------------------

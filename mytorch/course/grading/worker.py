@@ -24,7 +24,7 @@ import nbformat
 from traitlets.config import Config
 
 from mytorch.course.grading.feedback import hidden_lines, write_feedback
-from mytorch.course.grading.isolation import KernelSandbox, SandboxSettings
+from mytorch.course.grading.isolation import KernelSandbox, SandboxSettings, copy_any
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ def _grade(task: Task, settings: GradingSettings, work: Path, result: Result) ->
     if task.files is not None:
         for path in task.files.iterdir():
             if path.suffix != ".ipynb":
-                _copy(path, submitted / path.name)
+                copy_any(path, submitted / path.name)
     for name, path in task.notebooks.items():
         shutil.copy2(path, submitted / f"{name}.ipynb")
     if task.timestamp:
@@ -234,9 +234,3 @@ def _grade(task: Task, settings: GradingSettings, work: Path, result: Result) ->
                        task.student, html)
         scores.feedback = str(html)
 
-
-def _copy(source: Path, destination: Path) -> None:
-    if source.is_dir():
-        shutil.copytree(source, destination, symlinks=False, dirs_exist_ok=True)
-    elif source.is_file():
-        shutil.copy2(source, destination)
