@@ -1,6 +1,6 @@
 """The checkpoint a student submits with notebook 04, and the quality score computed from it.
 
-The file holds plain data only (tensors, numbers, strings), so it loads with
+The file contains plain data only (tensors, numbers, strings), so it loads with
 ``torch.load(..., weights_only=True)``, which runs no code from the file:
 
     {"format": CHECKPOINT_FORMAT, "model_config": {...DecoderOnlyTransformer arguments...},

@@ -1,7 +1,7 @@
 """Decoders over a step function: greedy, sampling with temperature, top-k and top-p, and
 batched beam search. `mytorch.lm.stepping` describes the step-function interface.
 
-Every decoder returns (tokens, scores): tokens (B, L) int holds the generated tokens of each
+Every decoder returns (tokens, scores): tokens (B, L) int contains the generated tokens of each
 hypothesis, its end-of-sequence token included, then pad_id up to the longest one; scores (B,)
 float is the summed log-probability of the generated tokens (beam search: divided by
 length ** length_penalty).

@@ -37,8 +37,8 @@ class DecoderOnlyTransformer(nn.Module):
         self.d_model = d_model
         self.num_heads = num_heads
         self.embedding = nn.Embedding(vocab_size, d_model)
-        # With the sqrt(d_model) scale below, the embedded tokens have entries of about unit size,
-        # like the positional table; the tied output head then starts with small logits.
+        # The sqrt(d_model) scale in forward gives the embedded tokens entries of about unit size,
+        # like the positional table. The tied output head then starts with small logits.
         nn.init.normal_(self.embedding.weight, std=d_model ** -0.5)
         self.positional = PositionalEncoding(d_model, max_len, dropout)
         self.layers = nn.ModuleList(

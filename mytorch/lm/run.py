@@ -28,7 +28,7 @@ class ModelConfig:
     num_heads: int
     num_layers: int
     d_ff: int
-    max_len: int  # the longest sequence the model can take; at least data.block_size
+    max_len: int  # the maximum sequence length of the model; at least data.block_size
     dropout: float = 0.0
     tie_weights: bool = True
 
@@ -53,7 +53,7 @@ class LMRunConfig:
 
 @dataclass
 class QualityConfig:
-    """How the graded quality cell scores the submitted checkpoint."""
+    """Settings of the graded quality cell, which scores the submitted checkpoint."""
 
     test_chars: int  # the graded slice: the first test_chars characters of the web test split
     tiers: list[list[float]]  # [maximum character perplexity, points], best tier first
@@ -70,7 +70,7 @@ def load_quality_config() -> QualityConfig:
 
 
 def model_arguments(config: LMRunConfig) -> dict:
-    """The keyword arguments of DecoderOnlyTransformer for this run."""
+    """Return the keyword arguments of DecoderOnlyTransformer for this run."""
     vocab_size = load_tokenizer(config.data.tokenizer).vocab_size
     return {"vocab_size": vocab_size, **asdict(config.model)}
 
