@@ -1,0 +1,1 @@
+"""Interactive notebook widgets (ipywidgets and matplotlib), each with a static fallback."""
