@@ -16,8 +16,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import nbgrader
-
 from mytorch.course import RELEASE_DIR, REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -32,6 +30,7 @@ def cache_dir() -> Path:
 
 def empty_gradebook() -> Path:
     """Return an empty nbgrader gradebook of the installed nbgrader version (created once)."""
+    import nbgrader
     from nbgrader.api import Gradebook
 
     path = cache_dir() / f"empty-gradebook-nbgrader-{nbgrader.__version__}.db"

@@ -12,6 +12,7 @@ turned into a student's view, then rendered with nbgrader's feedback template an
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -118,7 +119,9 @@ def student_view(autograded: NotebookNode, release: NotebookNode,
     return notebook
 
 
+@functools.cache
 def _exporter() -> HTMLExporter:
+    """nbgrader's feedback exporter, built once per process (its templates compile slowly)."""
     package = Path(nbgrader.__file__).parent
     templates = package / "server_extensions" / "formgrader" / "templates"
     css = (package / "server_extensions" / "formgrader" / "static" / "node_modules" /

@@ -55,23 +55,22 @@ def assignment_cells(db_url: str, assignment: str) -> dict | None:
         }
 
 
-def merge_scores(db_url: str, assignment: str, student: str, roster: dict[str, str],
+def merge_scores(book, assignment: str, student: str, roster: dict[str, str],
                  notebooks: dict[str, dict], timestamp: str | None, flagged: bool) -> None:
-    """Write one student's autograde results into the real gradebook.
+    """Write one student's autograde results into the open gradebook `book`.
 
     `notebooks` maps a notebook name to ``{"scores": {grade_id: score}, "comments":
     {grade_id: comment}}``; a notebook left out (missing or rejected) scores 0 on every cell,
     as nbgrader scores a missing notebook.
     """
-    from nbgrader.api import Gradebook
     from sqlalchemy.exc import SAWarning
 
-    with Gradebook(db_url) as gradebook, warnings.catch_warnings():
+    with warnings.catch_warnings():
         # nbgrader's add_submission makes SQLAlchemy warn about autoflush; it is harmless.
         warnings.simplefilter("ignore", SAWarning)
-        gradebook.update_or_create_student(student, **roster)
+        book.update_or_create_student(student, **roster)
         extra = {"timestamp": timestamp} if timestamp else {}
-        submission = gradebook.update_or_create_submission(assignment, student, **extra)
+        submission = book.update_or_create_submission(assignment, student, **extra)
         for notebook in submission.notebooks:
             result = notebooks.get(notebook.name)
             scores = result["scores"] if result else {}
@@ -83,30 +82,26 @@ def merge_scores(db_url: str, assignment: str, student: str, roster: dict[str, s
             for comment in notebook.comments:
                 comment.auto_comment = comments.get(comment.name)
             notebook.flagged = flagged
-        gradebook.db.commit()
+        book.db.commit()
 
 
-def has_scores(db_url: str, assignment: str, student: str) -> bool:
-    """Tell whether the gradebook holds autograde scores for this student's submission."""
-    from nbgrader.api import Gradebook, MissingEntry
+def has_scores(book, assignment: str, student: str) -> bool:
+    """Tell whether the open gradebook `book` holds scores for this student's submission."""
+    from nbgrader.api import MissingEntry
 
-    with Gradebook(db_url) as gradebook:
-        try:
-            submission = gradebook.find_submission(assignment, student)
-        except MissingEntry:
-            return False
-        return all(grade.auto_score is not None or grade.manual_score is not None
-                   for notebook in submission.notebooks for grade in notebook.grades)
+    try:
+        submission = book.find_submission(assignment, student)
+    except MissingEntry:
+        return False
+    return all(grade.auto_score is not None or grade.manual_score is not None
+               for notebook in submission.notebooks for grade in notebook.grades)
 
 
-def export_csv(db_url: str, assignment: str, destination: Path) -> Path:
+def export_csv(book, assignment: str, destination: Path) -> Path:
     """Write nbgrader's CSV export of `assignment` (every student) to `destination`."""
-    from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
-    plugin = CsvExportPlugin(to=str(destination), assignment=[assignment])
-    with Gradebook(db_url) as gradebook:
-        plugin.export(gradebook)
+    CsvExportPlugin(to=str(destination), assignment=[assignment]).export(book)
     return destination
 
 

@@ -135,6 +135,7 @@ class KernelSandbox:
         self.events_file = work_dir / "events.jsonl"
         self.log_file = work_dir / "kernel.log"
         self.events: list[dict] = []
+        self.early_kernel = None  # a kernel manager started before nbgrader needs it
         self._kernels = 0
         self.uid = self.gid = free_kernel_uid(slot) if settings.mode != "none" else os.getuid()
 

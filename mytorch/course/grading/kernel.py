@@ -22,10 +22,13 @@ from __future__ import annotations
 import copy
 import json
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
+from queue import Empty
 from typing import Any, Iterator
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode, from_dict
@@ -57,6 +60,34 @@ def current_sandbox() -> KernelSandbox:
     return _active_sandbox
 
 
+class SandboxKernelClient(AsyncKernelClient):
+    """jupyter_client's client, minus a fixed wait when the kernel starts."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:
+        """Wait for the kernel's kernel_info reply and one IOPub message, as jupyter_client
+        8 does, without its final 0.2 s of draining IOPub: nbclient matches each output to
+        its request, so stale status messages do no harm. That wait was paid per submission."""
+        deadline = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        while True:
+            self.kernel_info()
+            try:
+                reply = await self.shell_channel.get_msg(timeout=1)
+            except Empty:
+                reply = None
+            if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                try:
+                    await self.iopub_channel.get_msg(timeout=0.2)
+                except Empty:
+                    pass  # IOPub not connected yet: ask again
+                else:
+                    self._handle_kernel_info_reply(reply)
+                    return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
+
+
 class SandboxKernelManager(AsyncKernelManager):
     """Start the kernel through ``sandbox.py`` with the active sandbox's spec.
 
@@ -67,6 +98,7 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
+        self.client_factory = SandboxKernelClient
         self.sandbox = current_sandbox()
         name = self.sandbox.next_kernel_name()
         self.connection_file = str(self.sandbox.runtime_dir / f"{name}.json")
@@ -79,9 +111,35 @@ class SandboxKernelManager(AsyncKernelManager):
         spec_path = self.sandbox.write_spec(Path(self.connection_file))
         return [sys.executable, "-I", "-S", str(SANDBOX_SCRIPT), str(spec_path), "--", *command]
 
+    async def _async_wait(self, pollinterval: float = 0.01) -> None:
+        # A killed sandbox ends within milliseconds; jupyter_client polls every 0.1 s.
+        await super()._async_wait(pollinterval=0.01)
+
     def exit_code(self) -> int | None:
         process = getattr(self.provisioner, "process", None)
         return None if process is None else process.poll()
+
+
+def start_early(sandbox: KernelSandbox, kernel_name: str) -> None:
+    """Start the first kernel of `sandbox` now, so that it boots while nbgrader prepares the
+    notebook; `GuardedExecute` takes it instead of starting one."""
+    from jupyter_core.utils import run_sync
+
+    with active_sandbox(sandbox):
+        manager = SandboxKernelManager(kernel_name=kernel_name)
+        run_sync(manager.start_kernel)(cwd=str(sandbox.scratch),
+                                       extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    sandbox.early_kernel = manager
+
+
+def stop_early(sandbox: KernelSandbox) -> None:
+    """Shut down the early kernel of `sandbox` if nothing took it (nbgrader failed first)."""
+    from jupyter_core.utils import run_sync
+
+    manager = getattr(sandbox, "early_kernel", None)
+    sandbox.early_kernel = None
+    if manager is not None:
+        run_sync(manager.shutdown_kernel)(now=True)
 
 
 class KernelStopped(Exception):
@@ -138,7 +196,10 @@ class GuardedExecute(Execute):
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None):
         from nbclient import NotebookClient
 
-        NotebookClient.__init__(self, nb, km)
+        sandbox = current_sandbox()
+        early = getattr(sandbox, "early_kernel", None)
+        sandbox.early_kernel = None
+        NotebookClient.__init__(self, nb, km or early)
         self.reset_execution_trackers()
         self._check_assign_resources(resources)
         self._current_index = -1
@@ -151,19 +212,25 @@ class GuardedExecute(Execute):
         position = 0
         restarts = 0
         while position < len(self.nb.cells):
-            with self.setup_kernel():
-                info = self.wait_for_reply(self.kc.kernel_info())
-                self.nb.metadata["language_info"] = info["content"]["language_info"]
-                try:
-                    self._replay(position, failed)
-                    while position < len(self.nb.cells):
-                        self._run_cell(position)
+            try:
+                with self.setup_kernel():
+                    info = self.wait_for_reply(self.kc.kernel_info())
+                    self.nb.metadata["language_info"] = info["content"]["language_info"]
+                    try:
+                        self._replay(position, failed)
+                        while position < len(self.nb.cells):
+                            self._run_cell(position)
+                            position += 1
+                    except KernelStopped as stopped:
+                        failed.add(position)
+                        self._mark_stopped(position, stopped.reason)
                         position += 1
-                except KernelStopped as stopped:
-                    failed.add(position)
-                    self._mark_stopped(position, stopped.reason)
-                    position += 1
-                    restarts += 1
+                        restarts += 1
+            finally:
+                if not self.owns_km and self.km is not None and km is None:
+                    # The early kernel is this executor's to stop; later ones it starts itself.
+                    self._cleanup_kernel()
+                    self.owns_km = True
             if position < len(self.nb.cells) and restarts > self.max_restarts:
                 self._mark_not_run(position, f"the kernel was stopped {restarts} times")
                 break

@@ -24,17 +24,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import nbformat
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+# Light imports only: the worker pool starts before the heavy ones (nbformat, IPython,
+# nbgrader), which the methods below import when they need them.
 from mytorch import registry
 from mytorch.course import AUTOGRADER_DIR, REPO_ROOT
 from mytorch.course.grading import cache, gradebook, intake, isolation, worker
-from mytorch.course.grading.preflight import PreflightResult, check_notebook, write_notebook
 from mytorch.course.grading.report import (StudentReport, describe_audit_events,
                                            describe_kernel_events, write_reports)
-from mytorch.course.grading.scan import scan_notebook
 
 log = logging.getLogger(__name__)
 
@@ -159,15 +158,16 @@ def _copy_folder(source: Path, destination: Path) -> None:
 
 
 @contextmanager
-def _quiet(name: str):
-    """Show only warnings and errors of logger `name` in this block (nbgrader is chatty)."""
+def _quiet(name: str, level: int = logging.WARNING):
+    """Show only messages of `level` and above from logger `name` in this block (nbgrader
+    is chatty, and warns that it replaces the release it generates)."""
     logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.WARNING)
+    previous = logger.level
+    logger.setLevel(level)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        logger.setLevel(previous)
 
 
 def _digest(submission: intake.Submission, context: str) -> str:
@@ -219,14 +219,14 @@ class ClassGrader:
         if not self.course.gradebook.exists():
             self.course.gradebook.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(empty, self.course.gradebook)
-        with _quiet("traitlets"):
+        with _quiet("traitlets", logging.ERROR):
             gradebook.generate_assignment(template, self.assignment,
                                           f"sqlite:///{template / 'gradebook.db'}", self.config)
         wanted = gradebook.assignment_cells(f"sqlite:///{template / 'gradebook.db'}", self.assignment)
         current = gradebook.assignment_cells(self.course.db_url, self.assignment)
         if current != wanted:
             # The real gradebook lacks the assignment or has older cells: write them there too.
-            with _quiet("traitlets"):
+            with _quiet("traitlets", logging.ERROR):
                 gradebook.generate_assignment(template, self.assignment, self.course.db_url,
                                               self.config)
         return template
@@ -251,21 +251,28 @@ class ClassGrader:
         return cache
 
     def make_pool(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("spawn")
+        """Start the workers by forking this process once it has imported what they need,
+        so that they start at once instead of each importing nbgrader again.
+
+        Fork only before this process holds a database connection or runs threads; the
+        workers end with os._exit, so they never close what they inherited.
+        """
+        worker.warm_up()
+        context = multiprocessing.get_context("fork")
         slots = context.Queue()
         for slot in range(self.workers):
             slots.put(slot)
-        pool = ProcessPoolExecutor(self.workers, mp_context=context,
+        return ProcessPoolExecutor(self.workers, mp_context=context,
                                    initializer=worker.init_worker, initargs=(slots,))
-        for _ in range(self.workers):
-            pool.submit(worker.warm_up)
-        return pool
 
     # --- the run --------------------------------------------------------------------------
 
     def run(self) -> ClassRun:
         options = self.options
         self.pool = self.make_pool()
+        self.lap("worker pool")
+        from nbgrader.api import Gradebook
+
         try:
             template = self.prepare_template()
             self.lap("template and gradebook")
@@ -290,20 +297,35 @@ class ClassGrader:
                 nbgrader_config=_plain(self.config), sandbox=sandbox,
                 cell_timeout=self.cell_timeout, interrupt_grace=options.interrupt_grace,
                 output_limit=options.output_limit, max_restarts=options.max_restarts)
+            # Only this process writes the real gradebook, through this one connection.
+            self.book = Gradebook(self.course.db_url)
             tasks, submissions = self.intake_and_check(template, release_dir)
             self.lap("intake and pre-flight")
             self.grade_all(tasks, settings, submissions)
             self.lap(f"grading {len(tasks)} submissions")
+            result = self.finish()
+            self.lap("grades and report")
+            return result
         finally:
             self.pool.shutdown(wait=True, cancel_futures=True)
+            if getattr(self, "book", None) is not None:
+                self.book.close()
             if not options.keep_work:
                 shutil.rmtree(self.work, ignore_errors=True)
-        return self.finish()
 
     def intake_and_check(self, template: Path, release_dir: Path):
+        import nbformat
+
         options = self.options
         names = sorted(p.stem for p in release_dir.glob("*.ipynb"))
+        from mytorch.course.grading.feedback import hidden_lines
+
         releases = {name: nbformat.read(release_dir / f"{name}.ipynb", as_version=4) for name in names}
+        source_dir = template / "solutions" / self.assignment
+        self.feedback_sources = {
+            name: (releases[name],
+                   hidden_lines(nbformat.read(source_dir / f"{name}.ipynb", as_version=4)))
+            for name in names}
         self.max_scores = {
             name: sum(score for _, score in cells["grade"])
             for name, cells in gradebook.assignment_cells(
@@ -337,8 +359,7 @@ class ClassGrader:
             digest = _digest(submission, context)
             previous = self.state.entry(self.assignment, submission.student)
             unchanged = (not options.force and previous is not None and previous["hash"] == digest
-                         and gradebook.has_scores(self.course.db_url, self.assignment,
-                                                  submission.student))
+                         and gradebook.has_scores(self.book, self.assignment, submission.student))
             if unchanged:
                 if submission.student in self.roster:
                     self.ensure_student(submission.student)
@@ -368,12 +389,15 @@ class ClassGrader:
         return tasks, by_student
 
     def check_submission(self, number: int, submission: intake.Submission, releases: dict):
+        from mytorch.course.grading.preflight import check_notebook, write_notebook
+        from mytorch.course.grading.scan import scan_notebook
+
         report = StudentReport(submission.student, "graded", max_score=sum(self.max_scores.values()))
         checked: dict[str, Path] = {}
         folder = self.work / "pre" / str(number)
         folder.mkdir(parents=True)
         for name, release in releases.items():
-            result: PreflightResult = check_notebook(name, submission.notebooks.get(name), release)
+            result = check_notebook(name, submission.notebooks.get(name), release)
             report.notebooks.append({"name": name, "status": result.status,
                                      "repairs": result.repairs, "unresolved": result.unresolved,
                                      "reason": result.reason})
@@ -420,13 +444,10 @@ class ClassGrader:
     # --- results ------------------------------------------------------------------------
 
     def ensure_student(self, student: str) -> None:
-        from nbgrader.api import Gradebook
-
-        with Gradebook(self.course.db_url) as book:
-            book.update_or_create_student(student, **self.roster.get(student, {}))
+        self.book.update_or_create_student(student, **self.roster.get(student, {}))
 
     def merge(self, student: str, notebooks: dict, timestamp: str | None, flagged: bool) -> None:
-        gradebook.merge_scores(self.course.db_url, self.assignment, student,
+        gradebook.merge_scores(self.book, self.assignment, student,
                                self.roster.get(student, {}), notebooks, timestamp, flagged)
 
     def record(self, submission: intake.Submission, report: StudentReport) -> None:
@@ -444,17 +465,18 @@ class ClassGrader:
         report.seconds = round(result.seconds, 2)
 
         notebooks = {}
+        checked = [n["name"] for n in report.notebooks if n["status"] in ("ok", "repaired")]
         for name, scores in result.notebooks.items():
-            if name not in [n["name"] for n in report.notebooks if n["status"] in ("ok", "repaired")]:
-                continue  # rejected or missing: scored 0
-            notebooks[name] = {"scores": scores.scores, "comments": scores.comments}
-            report.score += sum(s or 0.0 for s in scores.scores.values())
-            self.publish(result.student, name, scores)
+            if name in checked:  # a rejected or missing notebook scores 0
+                notebooks[name] = {"scores": scores.scores, "comments": scores.comments}
+                report.score += sum(s or 0.0 for s in scores.scores.values())
         if result.error:
             report.error = result.error
             report.status = "failed" if not notebooks else report.status
         flagged = bool(report.flags or report.unresolved or report.rejected or result.error)
         self.merge(result.student, notebooks, result.timestamp or submission.timestamp, flagged)
+        for name in notebooks:
+            self.publish(result.student, name, result.notebooks[name])
         self.keep_submission(submission)
         self.keep_logs(result)
         self.record(submission, report)
@@ -468,16 +490,24 @@ class ClassGrader:
         _copy_folder(submission.folder, self.course.submitted / submission.student / self.assignment)
 
     def publish(self, student: str, name: str, scores: worker.NotebookScores) -> None:
-        """Copy the autograded notebook and the feedback into the course's folders."""
-        if scores.autograded:
-            destination = self.course.autograded / student / self.assignment / f"{name}.ipynb"
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(scores.autograded, destination)
-        if scores.feedback:
-            destination = self.course.feedback / student / self.assignment / f"{name}.html"
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(scores.feedback, destination)
-            self.reports[student].feedback.append(str(destination))
+        """Copy the autograded notebook into the course and render its feedback there.
+
+        The feedback reads the scores from the real gradebook, after the merge, so that it
+        shows an instructor's manual scores too, as ``nbgrader generate_feedback`` would.
+        Rendering here, while the workers grade on, keeps it off their path.
+        """
+        from mytorch.course.grading.feedback import write_feedback
+
+        if not scores.autograded:
+            return
+        autograded = self.course.autograded / student / self.assignment / f"{name}.ipynb"
+        autograded.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(scores.autograded, autograded)
+        html = self.course.feedback / student / self.assignment / f"{name}.html"
+        release, hidden = self.feedback_sources[name]
+        write_feedback(autograded, release, hidden, self.course.db_url, self.assignment,
+                       student, html)
+        self.reports[student].feedback.append(str(html))
 
     def keep_logs(self, result: worker.Result) -> None:
         folder = self.run_dir / "logs" / result.student
@@ -492,7 +522,7 @@ class ClassGrader:
 
     def finish(self) -> ClassRun:
         with _quiet("traitlets"):
-            grades_csv = gradebook.export_csv(self.course.db_url, self.assignment,
+            grades_csv = gradebook.export_csv(self.book, self.assignment,
                                               self.run_dir / "grades.csv")
         students = [self.reports[s] for s in sorted(self.reports)]
         counts: dict[str, int] = {}

@@ -5,8 +5,8 @@ builds a course under its own folder (the template gradebook, which holds the as
 cells and hidden tests, and ``submitted/<student>/<assignment>/``), runs nbgrader's
 ``Autograde`` converter there with `GuardedExecute` in place of ``Execute``, and returns the
 scores read from that throwaway gradebook, the kernel's events and the paths of the
-autograded notebooks and the feedback. It never opens the real gradebook: the parent
-merges results.
+autograded notebooks. It never opens the real gradebook: the parent merges the scores and
+then renders the feedback from the real gradebook.
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-from traitlets.config import Config
-
-from mytorch.course.grading.feedback import hidden_lines, write_feedback
 from mytorch.course.grading.isolation import KernelSandbox, SandboxSettings, copy_any
 
 log = logging.getLogger(__name__)
@@ -67,7 +63,6 @@ class NotebookScores:
     max_scores: dict[str, float]
     comments: dict[str, str | None]  # grade_id -> auto comment ("No response.")
     autograded: str | None = None  # path of the autograded notebook
-    feedback: str | None = None  # path of the feedback HTML
 
 
 @dataclass
@@ -102,12 +97,18 @@ def init_worker(slots) -> None:
 
 
 def warm_up() -> int:
-    """Do nothing; submitting it makes the pool start its workers early."""
+    """Import what grading needs; submitting this makes the pool start its workers early."""
+    import nbgrader.converters  # noqa: F401 (imported for its import time)
+
+    import mytorch.course.grading.feedback  # noqa: F401 (the parent renders feedback)
+    import mytorch.course.grading.kernel  # noqa: F401
+
     return os.getpid()
 
 
-def _autograde_config(settings: GradingSettings, course: Path) -> Config:
+def _autograde_config(settings: GradingSettings, course: Path):
     from nbgrader.converters import Autograde
+    from traitlets.config import Config
     from nbgrader.preprocessors import Execute
 
     from mytorch.course.grading.kernel import GuardedExecute
@@ -181,7 +182,7 @@ def _grade(task: Task, settings: GradingSettings, work: Path, result: Result) ->
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
 
-    from mytorch.course.grading.kernel import active_sandbox
+    from mytorch.course.grading.kernel import active_sandbox, start_early, stop_early
 
     course = work / "c"
     submitted = course / "submitted" / task.student / settings.assignment
@@ -202,6 +203,7 @@ def _grade(task: Task, settings: GradingSettings, work: Path, result: Result) ->
     autograded = course / "autograded" / task.student / settings.assignment
     sandbox = KernelSandbox(settings.sandbox, work / "k", autograded, kernel_files,
                             settings.release_dir, slot=_slot)
+    start_early(sandbox, "python3")
 
     config = _autograde_config(settings, course)
     coursedir = CourseDirectory(config=config)
@@ -216,21 +218,14 @@ def _grade(task: Task, settings: GradingSettings, work: Path, result: Result) ->
         except Exception as error:  # nbgrader reports a failed notebook with NbGraderException
             result.error = f"nbgrader autograde failed: {error}; see {work / 'nbgrader.log'}"
         finally:
+            stop_early(sandbox)
             result.kernel_events = list(sandbox.events)
             result.audit_events = sandbox.read_events()
 
     db_url = config.CourseDirectory.db_url
     result.notebooks, result.timestamp = _read_scores(db_url, settings.assignment, task.student)
-    source = {path.stem: nbformat.read(path, as_version=4)
-              for path in settings.source_dir.glob("*.ipynb")}
     for name, scores in result.notebooks.items():
         path = autograded / f"{name}.ipynb"
-        if not path.is_file():
-            continue
-        scores.autograded = str(path)
-        release = nbformat.read(settings.release_dir / f"{name}.ipynb", as_version=4)
-        html = course / "feedback" / task.student / settings.assignment / f"{name}.html"
-        write_feedback(path, release, hidden_lines(source[name]), db_url, settings.assignment,
-                       task.student, html)
-        scores.feedback = str(html)
+        if path.is_file():
+            scores.autograded = str(path)
 
