@@ -157,22 +157,39 @@ class FakeDataset:
 
 
 def test_speech_batches_are_a_function_of_the_index():
-    lengths = [30 + 7 * (i % 13) for i in range(60)]
+    lengths = [20 + (37 * i * i) % 180 for i in range(60)]
     config = load_run_config("smoke").batches
-    config = dataclasses.replace(config, max_frames=400, pool_factor=2)
+    config = dataclasses.replace(config, max_frames=400, pool_factor=1)  # pools of 32 utterances
     first = SpeechBatches(FakeDataset(lengths), config, seed=3)
     second = SpeechBatches(FakeDataset(lengths), config, seed=3)
 
     per_epoch = len(first)
-    indices = [0, 5, per_epoch + 2, 2, 3 * per_epoch + 1]
+    indices = [0, 5, per_epoch + 2, 2, 7 * per_epoch + 1]
     ids_first = [first(i).ids for i in indices]
     ids_second = [second(i).ids for i in reversed(indices)][::-1]
     assert ids_first == ids_second
-    epoch = [id_ for i in range(per_epoch) for id_ in first(i).ids]
-    assert sorted(epoch) == sorted(f"utt{i}" for i in range(60))
+
+    sizes = []
+    for epoch in range(6):  # every epoch holds each utterance once, whatever its batch count
+        assert first.locate(sum(sizes)) == (epoch, 0)
+        size = len(first.epoch_batches(epoch))
+        utterances = [id_ for i in range(sum(sizes), sum(sizes) + size) for id_ in first(i).ids]
+        assert sorted(utterances) == sorted(f"utt{i}" for i in range(60))
+        sizes.append(size)
+    assert len(set(sizes)) > 1  # the test covers epochs of different sizes
+
     for i in range(per_epoch):
         batch = first(i)
         assert batch.features.shape[0] * batch.features.shape[1] <= 400
+
+
+def test_speech_batches_shortest_first_epoch():
+    lengths = [30 + 7 * (i % 13) for i in range(60)]
+    config = dataclasses.replace(load_run_config("smoke").batches, max_frames=400, shortest_first=True)
+    batches = SpeechBatches(FakeDataset(lengths), config, seed=3)
+    longest = [max(lengths[i] for i in batch) for batch in batches.epoch_batches(0)]
+    assert longest == sorted(longest)
+    assert batches.epoch_batches(1) != sorted(batches.epoch_batches(1), key=lambda b: max(lengths[i] for i in b))
 
 
 def make_alignment():

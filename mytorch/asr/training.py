@@ -14,6 +14,7 @@ implementations.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
@@ -68,6 +69,9 @@ class BatchConfig:
 
     max_frames: int = 8000
     pool_factor: int = 50  # LengthBucketSampler: batches drawn from pools this many times larger
+    # The first epoch goes from the shortest utterances to the longest ("SortaGrad"): short
+    # utterances are the easiest to align, which gets attention and CTC started sooner.
+    shortest_first: bool = False
 
 
 @dataclass
@@ -114,30 +118,46 @@ class SpeechBatches:
 
     Each epoch is one pass of a LengthBucketSampler over the dataset with its own seed, so
     batch `index` is always the same batch, and a resumed run continues where it stopped.
+    Epochs differ in their number of batches, because a batch holds as many utterances as
+    fit in max_frames. With config.shortest_first, epoch 0 is instead the batches of that
+    sampler sorted by their longest utterance.
     """
 
     def __init__(self, dataset: SpeechDataset, config: BatchConfig, seed: int = 0):
         self.dataset = dataset
+        self.shortest_first = config.shortest_first
         self.sampler = LengthBucketSampler(dataset.num_frames, max_frames=config.max_frames,
                                            pool_factor=config.pool_factor, seed=seed)
         self._epoch = -1
         self._order: list[list[int]] = []
+        self._epoch_starts = [0]  # the index of the first batch of epochs 0, 1, ...
 
     def epoch_batches(self, epoch: int) -> list[list[int]]:
         """Return the index lists of the batches of `epoch`."""
         if epoch != self._epoch:
             self.sampler.set_epoch(epoch)
             self._order = list(self.sampler)
+            if epoch == 0 and self.shortest_first:
+                self._order.sort(key=lambda batch: max(self.dataset.num_frames[i] for i in batch))
             self._epoch = epoch
         return self._order
 
     def __len__(self) -> int:
-        """Return the number of batches in one epoch."""
-        return len(self.epoch_batches(max(self._epoch, 0)))
+        """Return the number of batches in the first epoch (later ones differ by a few)."""
+        return len(self.epoch_batches(0))
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """Return (epoch, position in that epoch) of batch `index` of the run."""
+        if index < 0:
+            raise IndexError(f"batch index must be non-negative, got {index}")
+        while self._epoch_starts[-1] <= index:
+            epoch = len(self._epoch_starts) - 1
+            self._epoch_starts.append(self._epoch_starts[-1] + len(self.epoch_batches(epoch)))
+        epoch = bisect.bisect_right(self._epoch_starts, index) - 1
+        return epoch, index - self._epoch_starts[epoch]
 
     def __call__(self, index: int) -> SpeechBatch:
-        per_epoch = len(self)
-        epoch, position = divmod(index, per_epoch)
+        epoch, position = self.locate(index)
         indices = self.epoch_batches(epoch)[position]
         return collate_speech([self.dataset[i] for i in indices])
 
