@@ -3,7 +3,7 @@
 A throwaway course gets the synthetic assignment (`mytorch.course.grading.synthetic`: three
 functions, 4 points) and one submission per fixture in ``tests/fixtures/class/``. Each fixture
 names its expected score and the lines the instructor's report must contain for it. The whole
-class is graded once, with short timeouts, by two workers; the tests then check every score,
+class is graded once, with short timeouts, by two workers. The tests then check every score,
 the report, the gradebook, the feedback and that nothing outside a submission changed.
 """
 
@@ -32,8 +32,8 @@ pytestmark = pytest.mark.slow
 ASSIGNMENT = synthetic.DEFAULT_ASSIGNMENT
 FIXTURES = Path(__file__).parent / "fixtures" / "class"
 CASES = {path.stem: yaml.safe_load(path.read_text()) for path in sorted(FIXTURES.glob("*.yaml"))}
-CELL_TIMEOUT = 6  # seconds; the loop fixtures must not slow the suite down
-INTERRUPT_GRACE = 2
+CELL_TIMEOUT = 8  # seconds; short for the loop fixtures, long for a busy machine
+INTERRUPT_GRACE = 3
 
 
 def make_release(root: Path) -> nbformat.NotebookNode:

@@ -24,7 +24,7 @@ ASSIGNMENT = synthetic.DEFAULT_ASSIGNMENT
 
 @pytest.fixture()
 def release():
-    """The synthetic solution notebook stands in for the release: same cells and metadata."""
+    """Use the synthetic solution notebook as the release: it has the same cells and metadata."""
     return synthetic.solution_notebook()
 
 
@@ -44,7 +44,8 @@ def write(tmp_path: Path, notebook) -> Path:
 def test_preflight_untouched_notebook_ok(tmp_path, release):
     result = check_notebook("nb", write(tmp_path, release), release)
     assert result.status == "ok"
-    assert result.repairs == [] and result.unresolved == []
+    assert result.repairs == []
+    assert result.unresolved == []
 
 
 def test_preflight_stripped_metadata_restored(tmp_path, release):
@@ -65,8 +66,9 @@ def test_preflight_ambiguous_answer_reported(tmp_path, release):
     for cell in stripped.cells:
         cell.metadata = {}
     result = check_notebook("nb", write(tmp_path, stripped), release)
-    assert any("answer cell 'relu'" in line and "could be any of cells" in line
-               for line in result.unresolved)
+    relu_lines = [line for line in result.unresolved if "answer cell 'relu'" in line]
+    assert relu_lines
+    assert "could be any of cells" in relu_lines[0]
     ids = grade_ids(result.repaired)
     assert ids.count("relu") == 1
     # The release's empty cell goes before the student's cells, so theirs run last.

@@ -71,9 +71,9 @@ SHARED_FOLDERS = ("data",)
 def student_kit(assignment: str) -> Path:
     """Return the student kit of `assignment`, built with `build_kit` unless cached.
 
-    The kit leaves out SHARED_FOLDERS and gets empty folders in their place and in place of
-    the virtual environment (when it lies inside the repository), as mount points: the
-    sandbox mounts the kit in place of the repository, and those folders into it.
+    The sandbox mounts the kit in place of the repository, then SHARED_FOLDERS and the
+    virtual environment (when it lies inside the repository) into the kit. So the kit leaves
+    out SHARED_FOLDERS and gets empty folders as mount points for all of them.
     """
     from mytorch.course.kit import KIT_FILES, build_kit
 

@@ -24,6 +24,8 @@ the assignment or the grading settings changed, unless --force is given.
 def add_grade_parser(commands, handler) -> argparse.ArgumentParser:
     grade = commands.add_parser("grade", help=GRADE_HELP, description=GRADE_DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    # What to grade.
     grade.add_argument("assignment", help="the assignment (folder name under the source folder)")
     grade.add_argument("--submissions", type=Path, required=True,
                        help="folder with one folder per student, or the zip file an LMS exports "
@@ -31,10 +33,14 @@ def add_grade_parser(commands, handler) -> argparse.ArgumentParser:
     grade.add_argument("--roster", type=Path,
                        help="CSV with a column id (or student_id) and optional first_name, "
                             "last_name, email; listed students without a submission score 0")
+
+    # How to grade.
     grade.add_argument("--workers", type=int,
                        help="submissions graded at once (default: the number of cores)")
     grade.add_argument("--force", action="store_true",
                        help="grade every submission, including unchanged ones")
+
+    # The course.
     grade.add_argument("--config", type=Path,
                        help="nbgrader configuration (default: autograder/nbgrader_config.py)")
     grade.add_argument("--course-root", type=Path,
@@ -44,6 +50,8 @@ def add_grade_parser(commands, handler) -> argparse.ArgumentParser:
                             "COURSE_ROOT/gradebook.db)")
     grade.add_argument("--output", type=Path,
                        help="folder for the run folders (default: autograder/class-runs)")
+
+    # Limits of each kernel.
     grade.add_argument("--cell-timeout", type=int, metavar="SECONDS",
                        help="seconds a cell may run (default: the configuration's Execute.timeout)")
     grade.add_argument("--interrupt-grace", type=int, default=5, metavar="SECONDS",
@@ -58,6 +66,8 @@ def add_grade_parser(commands, handler) -> argparse.ArgumentParser:
                             "writable mappings) in MiB (default: 4096)")
     grade.add_argument("--file-mb", type=int, default=64,
                        help="largest file a kernel may write, in MiB (default: 64)")
+
+    # Sandbox, intake and debugging.
     grade.add_argument("--isolation", choices=("auto", "namespaces", "user", "none"),
                        default="auto",
                        help="sandbox of the kernels: auto takes the strongest that works here "
@@ -68,6 +78,7 @@ def add_grade_parser(commands, handler) -> argparse.ArgumentParser:
                             "FileNameCollectorPlugin.named_regexp)")
     grade.add_argument("--keep-work", action="store_true",
                        help="keep the throwaway courses of the workers (for debugging)")
+
     grade.set_defaults(handler=handler)
     return grade
 

@@ -1,8 +1,8 @@
 """The real gradebook: only the parent process of a class run writes it.
 
-Workers grade in throwaway gradebooks; `merge_scores` copies one student's auto scores and
-comments into the real one, keeping nbgrader's rule that a cell with a manual score needs
-review again when its auto score changes.
+Workers grade in throwaway gradebooks, and `merge_scores` copies one student's auto scores
+and comments into the real one. It keeps nbgrader's rule that a cell with a manual score
+needs review again when its auto score changes.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def merge_scores(book, assignment: str, student: str, roster: dict[str, str],
 
 
 def has_scores(book, assignment: str, student: str) -> bool:
-    """Tell whether the open gradebook `book` holds scores for this student's submission."""
+    """Tell whether the open gradebook `book` has scores for this student's submission."""
     from nbgrader.api import MissingEntry
 
     try:
@@ -106,14 +106,16 @@ def export_csv(book, assignment: str, destination: Path) -> Path:
 
 
 class GradingState:
-    """Content hashes of the submissions last graded into a gradebook, with their reports.
+    """Content hashes of the submissions last graded, with their reports, per gradebook.
 
-    Kept beside the gradebook (``<gradebook>.grading-state.json``), so that a new gradebook
-    starts with no state.
+    Kept in ``grading-state.json`` in the class-runs folder, under the gradebook's path. A
+    submission counts as unchanged only if its hash matches and the gradebook still has
+    its scores (`has_scores`), so that a replaced gradebook gets everything graded again.
     """
 
-    def __init__(self, gradebook_path: Path):
-        self.path = gradebook_path.with_name(gradebook_path.name + ".grading-state.json")
+    def __init__(self, folder: Path, gradebook_path: Path):
+        self.path = folder / "grading-state.json"
+        self.key = str(gradebook_path)
         self.data: dict = {}
         if self.path.is_file():
             try:
@@ -123,10 +125,11 @@ class GradingState:
                             self.path)
 
     def entry(self, assignment: str, student: str) -> dict | None:
-        return self.data.get(assignment, {}).get(student)
+        return self.data.get(self.key, {}).get(assignment, {}).get(student)
 
     def record(self, assignment: str, student: str, digest: str, report: dict) -> None:
-        self.data.setdefault(assignment, {})[student] = {"hash": digest, "report": report}
+        students = self.data.setdefault(self.key, {}).setdefault(assignment, {})
+        students[student] = {"hash": digest, "report": report}
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,8 +67,8 @@ def default_zip_regexp(extracted: Path, names: list[str]) -> str:
     """Match ``.../STUDENT/NAME.ipynb`` and ``.../STUDENT_anything_NAME.ipynb`` under
     `extracted`, where NAME is a release notebook; a renamed notebook matches neither.
 
-    zip_collect extracts each archive into a folder of its own name, hence the leading
-    folders; they are matched greedily, so the student is the innermost match."""
+    zip_collect extracts each archive into a folder named after it, hence the leading
+    folders. They are matched greedily, so that the student is the innermost match."""
     notebooks = "|".join(re.escape(f"{name}.ipynb") for name in names)
     return (rf"^{re.escape(str(extracted))}/(?:.*/)?(?P<student_id>[A-Za-z0-9.@+-]+)[_/]"
             rf"(?:.*[_/])?(?P<file_id>{notebooks})$")
@@ -116,8 +116,11 @@ def read_roster(path: Path) -> dict[str, dict[str, str]]:
     with path.open(newline="", encoding="utf-8-sig") as stream:
         reader = csv.DictReader(stream)
         columns = reader.fieldnames or []
-        key = "id" if "id" in columns else "student_id" if "student_id" in columns else None
-        if key is None:
+        if "id" in columns:
+            key = "id"
+        elif "student_id" in columns:
+            key = "student_id"
+        else:
             raise ValueError(f"{path}: the roster needs a column 'id' (or 'student_id'); "
                              f"it has: {', '.join(columns)}")
         roster = {}

@@ -1,8 +1,8 @@
 """What the kernel of a submission may see and do, and which isolation this machine allows.
 
-`probe_isolation` tries the sandbox modes from the strongest down (see ``sandbox.py``) by
-starting a small program in each, which checks from the inside that the course files are
-out of sight, that the network is out of reach and that it runs under another user.
+`probe_isolation` tries the sandbox modes from the strongest down (see ``sandbox.py``). In
+each it starts a small program that checks from the inside that the course files are out of
+sight, that the network is out of reach and that it runs under another user.
 `KernelSandbox` holds one submission's folders and writes the spec that ``sandbox.py``
 starts each kernel with.
 """
@@ -33,7 +33,8 @@ MODES = ("namespaces", "user", "none")
 # exist in /etc/passwd are skipped.
 FIRST_KERNEL_UID = 64000
 
-# Where the kernel looks for shared libraries, certificates and name service files.
+# Files under /etc that the kernel needs: shared library paths, certificates, name service
+# and font configuration.
 ETC_FILES = ("passwd", "group", "hosts", "nsswitch.conf", "ld.so.cache", "ld.so.conf",
              "ld.so.conf.d", "localtime", "ssl", "alternatives", "mime.types", "fonts")
 # Read-only caches that libraries look for (fontconfig prints an error without its own).
@@ -197,7 +198,7 @@ class KernelSandbox:
         return env
 
     def mounts(self) -> list[dict]:
-        """The kernel's file system, mounted in this order on a fresh tmpfs."""
+        """Return the kernel's file system: the mounts to make, in order, on a fresh tmpfs."""
         mounts: list[dict] = []
         for path in SYSTEM_DIRS:
             if os.path.islink(path):
@@ -378,12 +379,16 @@ class ProbeResult:
                 "namespace: the kernel can read world-readable files, including the "
                 "instructor's source notebooks if their permissions allow",
                 "network: NOT isolated (no network namespace on this machine)",
+                "library: the instructor's mytorch, not the student kit; grading mode hides "
+                "the references, but the kernel can switch it off",
                 f"limits: {limits.describe()}",
             ]
         return [
             "NO ISOLATION: the kernel runs with the grader's rights and can read the source "
             "notebooks and the gradebook",
             "network: NOT isolated",
+            "library: the instructor's mytorch, not the student kit; grading mode hides the "
+            "references, but the kernel can switch it off",
             f"limits: {limits.describe()}",
         ]
 
@@ -463,6 +468,9 @@ def probe_isolation(requested: str, assignment: str, kit: Path | None,
         if result.ok:
             return result, attempts
     failures = "; ".join(f"{a.mode}: {a.error or a.checks}" for a in attempts)
+    if requested != "auto":
+        raise RuntimeError(f"isolation mode {requested!r} does not work on this machine "
+                           f"({failures}); try --isolation auto")
     raise RuntimeError(f"no sandbox mode works on this machine ({failures})")
 
 

@@ -4,9 +4,9 @@ executor that survives kernels that hang, ignore interrupts, exit or flood their
 `GuardedExecute` replaces nbgrader's `Execute` in ``Autograde.autograde_preprocessors``. It
 keeps nbgrader's rules (a test cell with an error or stderr output scores 0) and adds:
 
-- a cell that times out is interrupted (as nbgrader does); if the kernel ignores the
-  interrupt it is killed, the cell gets an error output, and a new kernel replays the cells
-  that ran before, skipping the failed ones, and goes on with the next cell;
+- a cell that times out is interrupted, as nbgrader does. If the kernel ignores the
+  interrupt, it is killed and the cell gets an error output. A new kernel then replays the
+  cells that ran before, skipping the failed ones, and goes on with the next cell;
 - a kernel that dies (``os._exit``, a crash, a resource limit) is handled the same way;
 - after `max_restarts` restarts, the remaining cells are not run and get an error output;
 - each cell keeps at most `output_limit` bytes of output; error outputs are always kept,
@@ -323,7 +323,7 @@ class GuardedExecute(Execute):
     # --- hooks into nbclient -------------------------------------------------------------
 
     async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None):
-        if not self._replaying:
+        if not self._replaying and cell is not None:  # None: a kernel_info request timed out
             self._record("timeout", self._current_index, seconds=timeout, outcome="interrupted")
             self._timeout_event = current_sandbox().events[-1]
         return await super()._async_handle_timeout(timeout, cell)

@@ -2,7 +2,7 @@
 
 nbgrader needs every graded cell of the release in the submission, once, with its
 ``grade_id``; otherwise it fails the notebook or grades the wrong cell. `check_notebook`
-brings a submission into that shape and says what it changed:
+brings a submission into that shape and reports what it changed:
 
 - a notebook that does not parse is rejected;
 - of cells that share a ``grade_id``, the last keeps it and the others become ordinary

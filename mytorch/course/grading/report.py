@@ -1,9 +1,10 @@
 """The instructor's report of a class run: ``report.md`` and ``report.json``.
 
 One entry per student: score, status, what the pre-flight check repaired or rejected and
-why, cells that timed out, and one line ("flag") for each behaviour aimed at the grader,
-from the static scan, the kernel (interrupts ignored, exits, output floods, hidden errors)
-and the sandbox's audit events (course files, writes, network, processes, hidden imports).
+why, and the cells that timed out. Each entry also has one line ("flag") for each behaviour
+aimed at the grader. Flags come from the static scan, from the kernel (interrupts ignored,
+exits, output floods, hidden errors) and from the sandbox's audit events (course files,
+writes, network, processes, hidden imports).
 """
 
 from __future__ import annotations

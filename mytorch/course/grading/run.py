@@ -1,8 +1,8 @@
 """One command for a class: intake, pre-flight, parallel isolated autograding, merge, report.
 
 `grade_class` is what ``python -m mytorch.course grade`` runs. The parent process does the
-intake, the pre-flight check, the change detection and every write to the real gradebook;
-a pool of worker processes (`worker.grade`) autogrades the submissions that changed.
+intake, the pre-flight check, the change detection and every write to the real gradebook.
+A pool of worker processes (`worker.grade`) autogrades the submissions that changed.
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def _new_run_dir(base: Path) -> Path:
 
 
 def _work_root() -> Path:
-    """A short, private folder outside the repository (the kernel's sockets live below it)."""
+    """Create a short, private folder outside the repository (the kernel's sockets go below it)."""
     base = Path(tempfile.gettempdir())
     if len(str(base)) > 40 or base.resolve().is_relative_to(REPO_ROOT):
         base = Path("/tmp")
@@ -254,8 +254,8 @@ class ClassGrader:
         """Start the workers by forking this process once it has imported what they need,
         so that they start at once instead of each importing nbgrader again.
 
-        Fork only before this process holds a database connection or runs threads; the
-        workers end with os._exit, so they never close what they inherited.
+        The fork must come before this process runs threads. The workers end with os._exit,
+        so they never close the database connection they may inherit.
         """
         worker.warm_up()
         context = multiprocessing.get_context("fork")
@@ -310,7 +310,9 @@ class ClassGrader:
             self.pool.shutdown(wait=True, cancel_futures=True)
             if getattr(self, "book", None) is not None:
                 self.book.close()
-            if not options.keep_work:
+            if options.keep_work:
+                log.info("kept the work folder %s", self.work)
+            else:
                 shutil.rmtree(self.work, ignore_errors=True)
 
     def intake_and_check(self, template: Path, release_dir: Path):
@@ -343,7 +345,7 @@ class ClassGrader:
         self.skipped = skipped
 
         self.roster = intake.read_roster(options.roster) if options.roster else {}
-        self.state = gradebook.GradingState(self.course.gradebook)
+        self.state = gradebook.GradingState(self.run_dir.parent, self.course.gradebook)
         source_text = "".join(p.read_text() for p in sorted(
             (template / "solutions" / self.assignment).glob("*.ipynb")))
         context = json.dumps({
@@ -473,7 +475,8 @@ class ClassGrader:
         if result.error:
             report.error = result.error
             report.status = "failed" if not notebooks else report.status
-        flagged = bool(report.flags or report.unresolved or report.rejected or result.error)
+        flagged = bool(report.flags or report.repaired or report.unresolved or report.rejected
+                       or result.error)
         self.merge(result.student, notebooks, result.timestamp or submission.timestamp, flagged)
         for name in notebooks:
             self.publish(result.student, name, result.notebooks[name])

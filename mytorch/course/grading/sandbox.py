@@ -124,9 +124,9 @@ def build_root(root: str, mounts: list[dict]) -> None:
     """Mount a fresh tmpfs on `root` and apply `mounts` inside it, in order.
 
     Each entry is ``{"kind": "tmpfs" | "bind" | "copy" | "symlink", "target": absolute path
-    as the kernel sees it, ...}``; a bind has ``source`` and ``writable``, a tmpfs
+    in the kernel's view, ...}``. A bind also has ``source`` and ``writable``, a tmpfs
     ``size_mb`` and ``mode``, a copy ``source``, ``size_mb`` and the owner ``uid`` and
-    ``gid``, a symlink ``source`` (the link text). Binds of missing sources are skipped.
+    ``gid``, and a symlink ``source`` (the link text). Binds of missing sources are skipped.
     """
     mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=755")
     for entry in mounts:

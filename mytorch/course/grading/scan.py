@@ -1,9 +1,9 @@
 """Static scan of a submission's own code for behaviour aimed at the grader.
 
 Nothing here decides a score: the sandbox and the tests do. The scan names what a student's
-cells try (patching the libraries the tests use, reading course files, ending the kernel,
-ignoring interrupts, importing hidden references, reading the code of executed cells), so
-that the instructor's report has a line for each. Locked cells (set-up, tests) are the
+cells try, so that the instructor's report has a line for each: patching the libraries the
+tests use, reading course files, ending the kernel, ignoring interrupts, importing hidden
+references, reading the code of executed cells. Locked cells (set-up, tests) are the
 instructor's and are not scanned.
 """
 

@@ -1,7 +1,7 @@
 """Autograde one submission in a throwaway course; runs in a worker process.
 
 The parent hands each worker a `Task`: the student's checked notebooks and files. The worker
-builds a course under its own folder (the template gradebook, which holds the assignment's
+builds a course under its own folder (the template gradebook, which contains the assignment's
 cells and hidden tests, and ``submitted/<student>/<assignment>/``), runs nbgrader's
 ``Autograde`` converter there with `GuardedExecute` in place of ``Execute``, and returns the
 scores read from that throwaway gradebook, the kernel's events and the paths of the
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class GradingSettings:
-    """What every worker needs, the same for the whole class run."""
+    """Settings every worker needs, the same for the whole class run."""
 
     assignment: str
     template: Path  # throwaway course with solutions/, notebooks/ and gradebook.db
@@ -121,7 +121,7 @@ def _autograde_config(settings: GradingSettings, course: Path):
     config.CourseDirectory.autograded_directory = "autograded"
     config.CourseDirectory.feedback_directory = "feedback"
     config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
-    # Every missing cell was put back by the pre-flight check; nbgrader's own way of doing it
+    # The pre-flight check has put back every missing cell. nbgrader's own way of doing it
     # fails when the predecessor of a missing cell is a read-only cell.
     config.OverwriteCells.add_missing_cells = False
 
@@ -154,7 +154,7 @@ def _read_scores(db_url: str, assignment: str, student: str) -> tuple[dict, str 
 
 
 def grade(task: Task, settings: GradingSettings) -> Result:
-    """Autograde one submission; never raises (errors go into the result)."""
+    """Autograde one submission; an Exception goes into the result's `error`, not up."""
     started = time.perf_counter()
     work = settings.work_root / f"s{task.number}"
     result = Result(task.number, task.student, slot=_slot)
