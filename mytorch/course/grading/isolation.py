@@ -126,7 +126,8 @@ class KernelSandbox:
     """
 
     def __init__(self, settings: SandboxSettings, work_dir: Path, cwd: Path,
-                 student_files: Path, extra_files: Path | None, slot: int):
+                 student_files: Path, extra_files: Path | None, slot: int,
+                 runtime_tmpfs: bool = False):
         self.settings = settings
         self.work_dir = work_dir
         self.cwd = cwd
@@ -149,16 +150,35 @@ class KernelSandbox:
             for path in extra_files.iterdir():
                 if path.suffix != ".ipynb":
                     copy_any(path, self.scratch / path.name)
-        if settings.mode != "none" and os.geteuid() == 0 and not settings.userns:
-            if settings.mode == "user":
-                # Without namespaces the kernel works in the scratch folder itself.
-                chown_tree(self.scratch, self.uid, self.gid)
+        self.runtime_mounted = False
+        owned = settings.mode != "none" and os.geteuid() == 0 and not settings.userns
+        if owned and settings.mode == "user":
+            # Without namespaces the kernel works in the scratch folder itself.
+            chown_tree(self.scratch, self.uid, self.gid)
+        if owned and runtime_tmpfs and settings.mode == "namespaces":
+            # The kernel may write in its runtime folder (it creates its sockets there), so
+            # the folder is a small tmpfs, unmounted with close(). Only a caller in a private
+            # mount namespace may ask for this, or the mount would show on the host.
+            from mytorch.course.grading.sandbox import mount
+
+            mount("tmpfs", str(self.runtime_dir), "tmpfs", 0,
+                  f"size=1m,mode=700,uid={self.uid},gid={self.gid}")
+            self.runtime_mounted = True
+        elif owned:
             os.chown(self.runtime_dir, self.uid, self.gid)
         os.chmod(self.runtime_dir, 0o700)
 
     @property
     def uses_ipc(self) -> bool:
         return self.settings.uses_ipc
+
+    def close(self) -> None:
+        """Unmount the runtime tmpfs, which discards what the kernel wrote there."""
+        if self.runtime_mounted:
+            from mytorch.course.grading.sandbox import unmount
+
+            unmount(str(self.runtime_dir))
+            self.runtime_mounted = False
 
     def next_kernel_name(self) -> str:
         self._kernels += 1

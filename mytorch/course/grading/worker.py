@@ -80,12 +80,24 @@ class Result:
 
 
 _slot = 0
+_private_mounts = False  # this worker has a mount namespace of its own
 
 
 def init_worker(slots) -> None:
-    """Pool initializer: take this worker's slot (it picks the kernel's uid)."""
-    global _slot
+    """Pool initializer: take this worker's slot (it picks the kernel's uid), and as root,
+    a mount namespace of its own for the kernels' runtime tmpfs mounts."""
+    global _slot, _private_mounts
     _slot = slots.get()
+    if os.geteuid() == 0:
+        from mytorch.course.grading.sandbox import private_mount_namespace
+
+        try:
+            private_mount_namespace()
+            _private_mounts = True
+        except OSError as error:
+            logging.getLogger(__name__).warning(
+                "no private mount namespace for worker %d (%s); kernels write their "
+                "sockets into a folder on disk", _slot, error)
     # nbgrader's add_submission makes SQLAlchemy warn about autoflush; it is harmless, and a
     # worker's stderr is the terminal of the class run.
     warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -179,11 +191,6 @@ def grade(task: Task, settings: GradingSettings) -> Result:
 
 
 def _grade(task: Task, settings: GradingSettings, work: Path, result: Result) -> None:
-    from nbgrader.converters import Autograde
-    from nbgrader.coursedir import CourseDirectory
-
-    from mytorch.course.grading.kernel import active_sandbox, start_early, stop_early
-
     course = work / "c"
     submitted = course / "submitted" / task.student / settings.assignment
     submitted.mkdir(parents=True)
@@ -202,7 +209,20 @@ def _grade(task: Task, settings: GradingSettings, work: Path, result: Result) ->
     shutil.copytree(submitted, kernel_files, ignore=shutil.ignore_patterns("timestamp.txt"))
     autograded = course / "autograded" / task.student / settings.assignment
     sandbox = KernelSandbox(settings.sandbox, work / "k", autograded, kernel_files,
-                            settings.release_dir, slot=_slot)
+                            settings.release_dir, slot=_slot, runtime_tmpfs=_private_mounts)
+    try:
+        _autograde(task, settings, course, autograded, sandbox, result)
+    finally:
+        sandbox.close()
+
+
+def _autograde(task: Task, settings: GradingSettings, course: Path, autograded: Path,
+               sandbox: KernelSandbox, result: Result) -> None:
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    from mytorch.course.grading.kernel import active_sandbox, start_early, stop_early
+
     start_early(sandbox, "python3")
 
     config = _autograde_config(settings, course)
@@ -216,7 +236,8 @@ def _grade(task: Task, settings: GradingSettings, work: Path, result: Result) ->
         try:
             converter.start()
         except Exception as error:  # nbgrader reports a failed notebook with NbGraderException
-            result.error = f"nbgrader autograde failed: {error}; see {work / 'nbgrader.log'}"
+            result.error = (f"nbgrader autograde failed: {error}; see "
+                            f"{course.parent / 'nbgrader.log'}")
         finally:
             stop_early(sandbox)
             result.kernel_events = list(sandbox.events)
