@@ -3,7 +3,7 @@
 `probe_isolation` tries the sandbox modes from the strongest down (see ``sandbox.py``). In
 each it starts a small program that checks from the inside that the course files are out of
 sight, that the network is out of reach and that it runs under another user.
-`KernelSandbox` holds one submission's folders and writes the spec that ``sandbox.py``
+`KernelSandbox` keeps one submission's folders and writes the spec that ``sandbox.py``
 starts each kernel with.
 """
 

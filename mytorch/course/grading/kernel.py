@@ -9,8 +9,8 @@ keeps nbgrader's rules (a test cell with an error or stderr output scores 0) and
   cells that ran before, skipping the failed ones, and goes on with the next cell;
 - a kernel that dies (``os._exit``, a crash, a resource limit) is handled the same way;
 - after `max_restarts` restarts, the remaining cells are not run and get an error output;
-- each cell keeps at most `output_limit` bytes of output; error outputs are always kept,
-  and a stream cut short keeps a marker of the same stream, so stderr still scores 0;
+- each cell keeps at most `output_limit` bytes of output. Error outputs are always kept, and
+  a stream cut short keeps a marker of the same stream, so that stderr still scores 0;
 - in a test cell whose execution failed, an error output is put first, so that nbgrader
   cannot take a partial score from an ``execute_result`` the student's code published.
 

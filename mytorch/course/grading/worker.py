@@ -1,8 +1,8 @@
 """Autograde one submission in a throwaway course; runs in a worker process.
 
 The parent hands each worker a `Task`: the student's checked notebooks and files. The worker
-builds a course under its own folder (the template gradebook, which contains the assignment's
-cells and hidden tests, and ``submitted/<student>/<assignment>/``), runs nbgrader's
+builds a course under its own folder: the template gradebook, which contains the assignment's
+cells and hidden tests, and ``submitted/<student>/<assignment>/``. It runs nbgrader's
 ``Autograde`` converter there with `GuardedExecute` in place of ``Execute``, and returns the
 scores read from that throwaway gradebook, the kernel's events and the paths of the
 autograded notebooks. It never opens the real gradebook: the parent merges the scores and
