@@ -210,6 +210,13 @@ def test_nothing_outside_submission_changed(graded_class):
     assert "planted" not in (kit / "mytorch" / "testing.py").read_text()
 
 
+def test_writes_to_source_reported_as_writes(graded_class):
+    flags = graded_class["reports"]["write_source"].flags
+    planted = [line for line in flags if "/t/solutions/01_attention_numpy/planted.py" in line]
+    assert planted, flags
+    assert "tried to write" in planted[0]
+
+
 def test_autograded_copies_in_course(graded_class):
     root = graded_class["root"]
     for case in CASES:

@@ -413,9 +413,10 @@ def _install_audit_hook():
             mode, flags = args[1], args[2]
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
                 isinstance(flags, int) and flags & write_flags)
-            if writing and not path.startswith(writable):
+            course_file = not own(path) and any(marker in path for marker in markers)
+            if writing and (course_file or not path.startswith(writable)):
                 emit("write", path)
-            elif not own(path) and any(marker in path for marker in markers):
+            elif course_file:
                 emit("read", path)
         elif event in ("os.listdir", "os.scandir", "glob.glob"):
             path = as_path(args[0] if args else ".")

@@ -50,7 +50,8 @@ def _python_source(source: str) -> str:
 
 
 def _dotted(node: ast.AST) -> list[str] | None:
-    """Return ["np", "testing", "assert_allclose"] for ``np.testing.assert_allclose``."""
+    """Return ["np", "testing", "assert_allclose"] for ``np.testing.assert_allclose``, and
+    ["get_ipython()", "showtraceback"] for ``get_ipython().showtraceback``."""
     parts = []
     while isinstance(node, ast.Attribute):
         parts.append(node.attr)
@@ -61,7 +62,7 @@ def _dotted(node: ast.AST) -> list[str] | None:
     if isinstance(node, ast.Call):
         inner = _dotted(node.func)
         if inner:
-            return inner + ["()"] + parts[::-1]
+            return inner[:-1] + [inner[-1] + "()"] + parts[::-1]
     return None
 
 
