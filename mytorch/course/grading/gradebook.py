@@ -63,6 +63,8 @@ def merge_scores(book, assignment: str, student: str, roster: dict[str, str],
     {grade_id: comment}}``; a notebook left out (missing or rejected) scores 0 on every cell,
     as nbgrader scores a missing notebook.
     """
+    # NOTE: late-submission penalties are not computed here. nbgrader's default plugin
+    # applies none; a course that configures a LateSubmissionPlugin must add it.
     from sqlalchemy.exc import SAWarning
 
     with warnings.catch_warnings():
