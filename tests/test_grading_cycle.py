@@ -20,7 +20,17 @@ from mytorch.course.nbgrader_cycle import ThrowawayCourse, solution_submission
 pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "fixtures" / "wrong"
+# Files a student hands in beside the notebook, such as a trained checkpoint that a quality
+# cell grades: tests/fixtures/submitted/<assignment>/<file>. They are kept out of solutions/,
+# because autograde copies every file of the source folder over the student's own.
+SUBMITTED = Path(__file__).parent / "fixtures" / "submitted"
 GRADED = [name for name in registry.ASSIGNMENTS if solution_notebook(name).is_file()]
+
+
+def submitted_files(name: str) -> dict[str, Path]:
+    """Return the files submitted with every notebook of one assignment: file name to path."""
+    folder = SUBMITTED / name
+    return {path.name: path for path in sorted(folder.iterdir()) if path.is_file()} if folder.is_dir() else {}
 
 
 def wrong_cases(name: str) -> dict[str, dict]:
@@ -36,11 +46,12 @@ def graded(request, tmp_path_factory):
     course.generate()
     release = course.release_notebook(name)
 
-    course.submit("solution", name, solution_submission(name, release))
-    course.submit("blank", name, release)
+    files = submitted_files(name)
+    course.submit("solution", name, solution_submission(name, release), files)
+    course.submit("blank", name, release, files)
     cases = wrong_cases(name)
     for case, spec in cases.items():
-        course.submit(case, name, solution_submission(name, release, spec["replace"]))
+        course.submit(case, name, solution_submission(name, release, spec["replace"]), files)
     course.autograde(name)
 
     students = ["solution", "blank", *cases]

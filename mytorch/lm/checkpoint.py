@@ -32,8 +32,9 @@ def save_lm_checkpoint(path: str | Path, model: nn.Module, model_config: dict, t
                        block_size: int, dtype: torch.dtype = torch.float16) -> Path:
     """Save the weights of `model` in `dtype`, with the arguments that rebuild it; return the path.
 
-    float16 halves the file against float32 and changes the character perplexity of the course
-    model by less than 0.001. Tensors shared inside the model (tied weights) are stored once.
+    float16 halves the file against float32. For a full-size course model it changed the
+    character perplexity of the graded test slice by 0.0002 (8.5227 against 8.5225, measured
+    once). Tensors shared inside the model (tied weights) are stored once.
     """
     converted: dict[int, torch.Tensor] = {}
     state_dict = {}

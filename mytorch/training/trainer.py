@@ -1,7 +1,7 @@
 """The training loop: AdamW, warmup and cosine decay, clipping, mixed precision, gradient
 accumulation, periodic validation, exactly resumable checkpoints and DistributedDataParallel.
 
-The trainer knows nothing about the task. It asks for two functions:
+The trainer is independent of the task. It calls two functions:
 
 * ``batches(index)`` returns micro-batch number `index` (0, 1, 2, ...) of the whole run. It
   must be a pure function of the index (draw random batches from a generator seeded with the
@@ -70,7 +70,7 @@ class TrainerConfig:
 
 @dataclass
 class History:
-    """What a run measured: the training loss of every optimizer step and each evaluation."""
+    """Measurements of a run: the training loss of every optimizer step and each evaluation."""
 
     steps: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -134,7 +134,7 @@ class Trainer:
     # ----------------------------------------------------------------------------- schedule
 
     def progress_fraction(self) -> float:
-        """How much of the run is done, from 0 to 1: by steps, or by time if that is further."""
+        """Return the fraction of the run done, from 0 to 1: by steps, or by time if that is further."""
         fraction = self.step / self.config.max_steps
         if self.config.time_budget_s:
             fraction = max(fraction, self.history.seconds / self.config.time_budget_s)
@@ -285,9 +285,9 @@ class Trainer:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """Turn "auto" into fp32, bf16 or fp16 for `device`; reject fp16 on the CPU.
 
-    auto: bf16 on a GPU that supports it, else fp16 (with loss scaling); on the CPU, bf16 when
-    the processor multiplies bf16 natively (AVX512-BF16 or AMX), else fp32, since emulated
-    bf16 is slower than fp32.
+    auto: on a GPU, bf16 where it is supported, else fp16 with loss scaling. On the CPU, bf16
+    when the processor multiplies bf16 natively (AVX512-BF16 or AMX), else fp32, because
+    emulated bf16 is slower than fp32.
     """
     if precision == "auto":
         if device.type == "cuda":

@@ -1,9 +1,9 @@
 """A widget that steps through a decoded sequence and shows where each token looks.
 
-For one sequence (a prompt and the tokens generated after it) it shows, for the generated
-token picked with a slider, the self-attention that produced it: the attention of the position
-before it (whose output predicted it) over all tokens up to that position, as a heatmap
-labelled with those tokens. Pickers choose the layer and the head, or the mean over the heads, or all heads (one row
+The input is one sequence: a prompt and the tokens generated after it. A slider picks a
+generated token, and the widget shows the self-attention that predicted it. That is the
+attention of the position before the token over all tokens up to that position, drawn as a
+heatmap labelled with those tokens. Pickers choose the layer and the head, or the mean over the heads, or all heads (one row
 each).
 
 The interactive view uses only ipywidgets' built-in controls, an Output widget and matplotlib
@@ -48,7 +48,7 @@ def runs_without_frontend() -> bool:
 
 
 def token_labels(tokens: Sequence[int], tokenizer) -> list[str]:
-    """One printable label per token: its text, with spaces and line breaks made visible."""
+    """Return one printable label per token: its text, with spaces and line breaks made visible."""
     labels = []
     for token in tokens:
         text = tokenizer.decode([int(token)], strip_special=False)
@@ -101,7 +101,7 @@ def draw_attention(axes, weights: np.ndarray, labels: Sequence[str], position: i
 
 def static_figure(weights: np.ndarray, labels: Sequence[str], positions: Sequence[int],
                   head: int | str = "mean", window: int = 48):
-    """One heatmap per (generated position, layer): the figure drawn where widgets cannot run."""
+    """Draw one heatmap per (generated position, layer): the figure used where widgets cannot run."""
     import matplotlib.pyplot as plt
 
     num_layers = weights.shape[0]
