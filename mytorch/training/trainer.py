@@ -148,10 +148,9 @@ class Trainer:
         """
         config = self.config
         progress = self.progress_fraction()
-        warmup = max((self.step + 1) / config.warmup_steps if config.warmup_steps else 1.0,
-                     progress * config.max_steps / config.warmup_steps if config.warmup_steps else 1.0)
-        if warmup < 1.0:
-            return config.lr * warmup
+        warmup_fraction = config.warmup_steps / config.max_steps
+        if self.step < config.warmup_steps and progress < warmup_fraction:
+            return config.lr * max((self.step + 1) / config.warmup_steps, progress / warmup_fraction)
         cosine = 0.5 * (1 + math.cos(math.pi * progress))
         return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * cosine)
 
