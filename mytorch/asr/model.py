@@ -38,7 +38,9 @@ class EncoderDecoderTransformer(nn.Module):
             dropout).
         encoder_norm: nn.LayerNorm(d_model).
         ctc_head: nn.Linear(d_model, vocab_size).
-        token_embedding: nn.Embedding(vocab_size, d_model), scaled by sqrt(d_model).
+        token_embedding: nn.Embedding(vocab_size, d_model), initialised with standard deviation
+            d_model ** -0.5 and scaled by sqrt(d_model) on input, so that the embedded
+            characters have entries of about unit size, like the positional table.
         decoder_positions: PositionalEncoding(d_model, max_tokens, dropout).
         decoder_layers: nn.ModuleList of CrossAttentionDecoderLayer(d_model, num_heads, d_ff,
             dropout).
@@ -66,6 +68,10 @@ class EncoderDecoderTransformer(nn.Module):
         self.ctc_head = nn.Linear(d_model, vocab_size)
 
         self.token_embedding = nn.Embedding(vocab_size, d_model)
+        # With PyTorch's default N(0, 1) the scaled embeddings would be sqrt(d_model) times
+        # larger than everything the cross-attention adds to them, and learning to listen
+        # would take the decoder longer.
+        nn.init.normal_(self.token_embedding.weight, std=d_model ** -0.5)
         self.decoder_positions = PositionalEncoding(d_model, max_tokens, dropout)
         self.decoder_layers = nn.ModuleList(
             CrossAttentionDecoderLayer(d_model, num_heads, d_ff, dropout)
