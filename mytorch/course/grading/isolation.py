@@ -267,6 +267,20 @@ class KernelSandbox:
                        "size_mb": self.settings.work_mb, "uid": owner, "gid": owner})
         return mounts
 
+    def protected_paths(self) -> list[str]:
+        """Folders a write into is flagged even where they lie under a writable one like /tmp.
+
+        A checkout or a venv under /tmp is mounted read-only over the kernel's private /tmp,
+        so a write there fails, but it is still an attempt the instructor must hear about.
+        """
+        folders = {str(Path(sys.prefix)), str(Path(sys.base_prefix).resolve()), str(REPO_ROOT)}
+        if self.settings.kit is not None:
+            folders.add(str(self.settings.kit))
+        if self.settings.mode == "namespaces":
+            folders.update(m["target"] for m in self.mounts()
+                           if m["kind"] == "bind" and not m.get("writable"))
+        return sorted(folder.rstrip("/") + "/" for folder in folders)
+
     def spec(self) -> dict:
         settings = self.settings
         cwd = str(self.kernel_cwd())
@@ -286,6 +300,7 @@ class KernelSandbox:
             "audit": {
                 "path_markers": list(PATH_MARKERS),
                 "writable": [cwd + "/", "/tmp/", "/dev/", self.home() + "/"],
+                "protected": self.protected_paths(),
                 "hidden_modules": hidden_modules(settings.assignment),
             },
         }

@@ -368,6 +368,7 @@ def _install_audit_hook():
     getcwd, isabs, join, normpath = os.getcwd, os.path.isabs, os.path.join, os.path.normpath
     markers = tuple(config.get("path_markers", ()))
     writable = tuple(config.get("writable", ()))
+    protected = tuple(config.get("protected", ()))
     hidden = frozenset(config.get("hidden_modules", ()))
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
     processes = {"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
@@ -414,7 +415,8 @@ def _install_audit_hook():
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
                 isinstance(flags, int) and flags & write_flags)
             course_file = not own(path) and any(marker in path for marker in markers)
-            if writing and (course_file or not path.startswith(writable)):
+            outside = not path.startswith(writable) or (path.startswith(protected) and not own(path))
+            if writing and (course_file or outside):
                 emit("write", path)
             elif course_file:
                 emit("read", path)
