@@ -1,4 +1,4 @@
-"""Decoders of notebook 04 on a toy scorer (exact results by brute force) and on a small model.
+"""Decoders of notebook 04 on a toy scorer (exact results by brute force) and on a small model."""
 
 from __future__ import annotations
 
