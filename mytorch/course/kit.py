@@ -12,7 +12,7 @@ from mytorch.course.sources import module_path, strip_solutions
 
 log = logging.getLogger(__name__)
 
-# What a student needs besides the notebooks and the library.
+# Top-level files a student needs besides the notebooks and the library.
 KIT_FILES = ("README.md", "pyproject.toml", "environment.yml", "configs", "data")
 
 
