@@ -227,3 +227,40 @@ def test_interactive_widget_has_pickers(monkeypatch):
     controls = view.children[0].children
     assert [c.description for c in controls] == ["layer", "head", "character"]
     controls[2].value = 3  # the slider redraws without error
+
+
+def test_speech_loss_drops_decoder_inputs_only_in_training():
+    from mytorch.asr.frontend import SpecAugment
+    from mytorch.asr.loss import joint_loss
+    from mytorch.asr.training import LossConfig, speech_loss
+    from mytorch.data.speech import SpeechBatch
+    from mytorch.data.tokenizers import UNK_ID
+
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        """Records the decoder input and returns logits of the right shapes."""
+
+        def forward(self, features, lengths, tokens):
+            seen.append(tokens.clone())
+            N, L = tokens.shape
+            S = 5
+            return torch.zeros(N, L + 1, 12, requires_grad=True), torch.zeros(N, S, 12), torch.full((N,), S)
+
+    tokens = torch.full((4, 50), 7)
+    tokens[1, 30:] = 0  # padding stays padding
+    batch = SpeechBatch(torch.zeros(4, 30, 16), torch.full((4,), 30), tokens,
+                        torch.tensor([50, 30, 50, 50]), [""] * 4, ["a", "b", "c", "d"])
+    loss_fn = speech_loss(lambda f, l: f, SpecAugment(num_freq_masks=0, num_time_masks=0), joint_loss,
+                          LossConfig(decoder_input_dropout=0.3))
+    model = Recorder()
+
+    torch.manual_seed(0)
+    loss_fn(model.train(), batch)
+    dropped = seen[-1] == UNK_ID
+    assert 0.15 < dropped.float().mean() < 0.45
+    assert torch.all(seen[-1][1, 30:] == 0)
+    assert torch.equal(seen[-1][~dropped], tokens[~dropped])
+
+    loss_fn(model.eval(), batch)
+    assert torch.equal(seen[-1], tokens)

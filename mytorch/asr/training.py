@@ -18,6 +18,7 @@ import bisect
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+import torch
 from torch import Tensor, nn
 
 from mytorch.asr.metrics import character_error_rate
@@ -25,6 +26,7 @@ from mytorch.asr.pipeline import DataConfig, evaluation_batches
 from mytorch.config import config_path, load_config
 from mytorch.data.sampler import LengthBucketSampler
 from mytorch.data.speech import SpeechBatch, SpeechDataset, collate_speech
+from mytorch.data.tokenizers import PAD_ID, UNK_ID
 from mytorch.training import TrainerConfig
 
 
@@ -57,10 +59,16 @@ class SpecAugmentConfig:
 
 @dataclass
 class LossConfig:
-    """The weight of CTC in the joint loss, and the label smoothing of the attention loss."""
+    """The weight of CTC in the joint loss, the label smoothing of the attention loss, and the
+    share of decoder input characters replaced by <unk> in training.
+
+    Replacing input characters (the targets stay) keeps the decoder from predicting the next
+    character from the previous ones alone, so it learns sooner to attend to the audio.
+    """
 
     ctc_weight: float = 0.3
     label_smoothing: float = 0.1
+    decoder_input_dropout: float = 0.0
 
 
 @dataclass
@@ -167,13 +175,19 @@ def speech_loss(normalize: Callable[[Tensor, Tensor], Tensor], augment: nn.Modul
     """Return ``loss_fn(model, batch)`` for the trainer: normalise, augment, run the model, joint loss.
 
     normalize(features, lengths), augment (SpecAugment, applied only while the model trains)
-    and joint_loss are the notebook's components.
+    and joint_loss are the notebook's components. While the model trains, a share
+    config.decoder_input_dropout of the transcript characters fed to the decoder become
+    UNK_ID, drawn from torch's global generator, which the trainer seeds and checkpoints.
     """
     def loss_fn(model: nn.Module, batch: SpeechBatch) -> Tensor:
         features = normalize(batch.features, batch.feature_lengths)
         augment.train(model.training)
         features = augment(features)
-        decoder_logits, ctc_logits, memory_lengths = model(features, batch.feature_lengths, batch.tokens)
+        tokens = batch.tokens
+        if model.training and config.decoder_input_dropout > 0:
+            dropped = (torch.rand(tokens.shape, device=tokens.device) < config.decoder_input_dropout)
+            tokens = tokens.masked_fill(dropped & (tokens != PAD_ID), UNK_ID)
+        decoder_logits, ctc_logits, memory_lengths = model(features, batch.feature_lengths, tokens)
         loss, _, _ = joint_loss(decoder_logits.float(), ctc_logits.float(), memory_lengths, batch,
                                 ctc_weight=config.ctc_weight, label_smoothing=config.label_smoothing)
         return loss
