@@ -7,6 +7,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mytorch.lm.decoding import beam_search, greedy_decode, sample_decode, top_k_top_p_filter
 from mytorch.lm.model import DecoderOnlyTransformer
@@ -81,6 +83,31 @@ def test_beam_one_beam_equals_greedy():
     greedy_tokens, greedy_scores = greedy_decode(toy_step(table), start, first, 12, eos_id=EOS)
     beam_tokens, beam_scores = beam_search(toy_step(table), start, first, num_beams=1,
                                            max_new_tokens=12, eos_id=EOS, length_penalty=0.0)
+    assert strip(beam_tokens) == strip(greedy_tokens)
+    torch.testing.assert_close(beam_scores, greedy_scores)
+
+
+def test_one_beam_drops_an_eos_ranked_second():
+    # Greedy takes A (0.6) over EOS (0.4), then A EOS (0.6 * 0.4 = 0.24 in all). A beam of one
+    # must not finish the EOS it never kept, though that alone would score better (0.4).
+    A, B = 3, 4
+    table = torch.full((2, 5, 5), -math.inf, dtype=torch.float64)
+    table[0, 1, A], table[0, 1, EOS] = math.log(0.6), math.log(0.4)
+    table[1, A, EOS], table[1, A, A], table[1, A, B] = math.log(0.4), math.log(0.3), math.log(0.3)
+    start, first = torch.zeros(1, dtype=torch.long), torch.tensor([1])
+    beam, beam_scores = beam_search(toy_step(table), start, first, 1, 2, EOS, length_penalty=0.0)
+    assert strip(beam) == [[A, EOS]]
+    assert beam_scores.item() == pytest.approx(math.log(0.24))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), eos_bias=st.floats(-1.0, 3.0))
+def test_one_beam_is_greedy_on_any_scorer(seed, eos_bias):
+    table = toy_table(6, 8, seed, eos_bias)
+    first = torch.tensor([1, 3, 4, 5])
+    start = torch.zeros(4, dtype=torch.long)
+    greedy_tokens, greedy_scores = greedy_decode(toy_step(table), start, first, 8, eos_id=EOS)
+    beam_tokens, beam_scores = beam_search(toy_step(table), start, first, 1, 8, EOS, length_penalty=0.0)
     assert strip(beam_tokens) == strip(greedy_tokens)
     torch.testing.assert_close(beam_scores, greedy_scores)
 

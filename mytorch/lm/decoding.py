@@ -115,9 +115,11 @@ def beam_search(step, state, first_tokens, num_beams, max_new_tokens, eos_id, pa
 
     The B rows become B * num_beams hypotheses, in the order (row 0: beams 0..K-1, row 1: ...).
     Each step extends every live hypothesis by every token and keeps, per row, the num_beams best
-    extensions that do not end with eos_id. Extensions that end with eos_id, and the live ones
-    after max_new_tokens steps, are finished: they go to a separate pool of the num_beams best
-    finished hypotheses, ranked by score / length ** length_penalty (length counts eos_id).
+    extensions that do not end with eos_id. Extensions that end with eos_id and rank among the
+    num_beams best of the step, and the live ones after max_new_tokens steps, are finished: they
+    go to a separate pool of the num_beams best finished hypotheses, ranked by
+    score / length ** length_penalty (length counts eos_id). An eos_id extension ranked lower is
+    dropped, as a beam that narrow would not have chosen it; so one beam is greedy search.
     A row stops when no live hypothesis can beat its num_beams-th finished one any more.
 
     Returns (tokens (B, L), scores (B,)): the best finished hypothesis and its normalised score.
@@ -168,7 +170,8 @@ def beam_search(step, state, first_tokens, num_beams, max_new_tokens, eos_id, pa
                           token.unsqueeze(-1)], dim=-1)                      # (B, 2K, length)
 
         is_eos = token == eos_id
-        add_finished(top_scores.masked_fill(~is_eos, -math.inf), seqs, length)
+        in_beam = torch.arange(2 * K, device=device) < K
+        add_finished(top_scores.masked_fill(~(is_eos & in_beam), -math.inf), seqs, length)
 
         live_scores, pick = top_scores.masked_fill(is_eos, -math.inf).topk(K, dim=1)  # (B, K)
         live_seqs = seqs.gather(1, pick.unsqueeze(-1).expand(-1, -1, length))
