@@ -125,7 +125,7 @@ def test_beam_of_one_equals_greedy_scripted():
         assert until_eos(beam(model, memory, memory_lengths, 1)) == until_eos(greedy(model, memory, memory_lengths))
 
 
-def test_transcribe_stops_at_eos_and_strips_special_tokens():
+def test_transcribe_stops_at_eos_strips_specials():
     model = scripted_model()
     x, lengths = features([60, 16])
     assert transcribe(model, x, lengths, TOKENIZER) == ["abc", "abc"]

@@ -131,7 +131,7 @@ def test_full_config_trains_within_thirty_minutes():
     assert config.training.time_budget_s <= 30 * 60
 
 
-def test_librispeech_config_under_thirty_million_parameters():
+def test_librispeech_config_under_30m_parameters():
     config = load_run_config("librispeech_gpu")
     with torch.device("meta"):
         model = EncoderDecoderTransformer(**model_kwargs(config, TOKENIZER.vocab_size))
@@ -156,7 +156,7 @@ class FakeDataset:
         return torch.zeros(frames, 4), torch.tensor([5, 6]), "ab", f"utt{index}"
 
 
-def test_speech_batches_are_a_function_of_the_index():
+def test_speech_batches_depend_on_index_only():
     lengths = [20 + (37 * i * i) % 180 for i in range(60)]
     config = load_run_config("smoke").batches
     config = dataclasses.replace(config, max_frames=400, pool_factor=1)  # pools of 32 utterances
@@ -170,7 +170,7 @@ def test_speech_batches_are_a_function_of_the_index():
     assert ids_first == ids_second
 
     sizes = []
-    for epoch in range(6):  # every epoch holds each utterance once, whatever its batch count
+    for epoch in range(6):  # every epoch contains each utterance once, whatever its batch count
         assert first.locate(sum(sizes)) == (epoch, 0)
         size = len(first.epoch_batches(epoch))
         utterances = [id_ for i in range(sum(sizes), sum(sizes) + size) for id_ in first(i).ids]
@@ -229,7 +229,7 @@ def test_interactive_widget_has_pickers(monkeypatch):
     controls[2].value = 3  # the slider redraws without error
 
 
-def test_speech_loss_drops_decoder_inputs_only_in_training():
+def test_decoder_input_dropout_training_only():
     from mytorch.asr.frontend import SpecAugment
     from mytorch.asr.loss import joint_loss
     from mytorch.asr.training import LossConfig, speech_loss

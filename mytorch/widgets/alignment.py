@@ -25,7 +25,7 @@ from mytorch.asr.metrics import character_alignment
 from mytorch.data.tokenizers import BOS_ID, EOS
 from mytorch.runtime import METRICS_ENV, is_autograding
 
-# Programs that run notebooks without a person in front of them; seen as the kernel's parent.
+# Programs that run notebooks with no person to use a widget, found in the kernel's parent command.
 _BATCH_RUNNERS = ("papermill", "nbclient", "nbconvert", "nbgrader")
 
 _OPERATION_STYLES = {
