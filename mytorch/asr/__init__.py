@@ -20,26 +20,6 @@ reference that grading mode hides.
 
 from __future__ import annotations
 
-import importlib
+from mytorch.lazy import lazy_exports, registered_exports
 
-from mytorch.registry import COMPONENTS
-
-_EXPORTS: dict[str, str] = {
-    component.name: component.module
-    for component in COMPONENTS
-    if component.module.startswith(__name__ + ".")
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> object:
-    """Import the module of component `name` on first access and return the component."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, registered_exports(__name__))

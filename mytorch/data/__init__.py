@@ -17,9 +17,9 @@ load torch.
 
 from __future__ import annotations
 
-import importlib
+from mytorch.lazy import lazy_exports
 
-_EXPORTS = {
+_MODULES = {  # name -> its submodule of mytorch.data
     "DataNotFoundError": "paths", "data_root": "paths", "cache_root": "paths",
     "load_text": "text", "normalize_transcript": "text", "split_sentences": "text",
     "SPECIAL_TOKENS": "tokenizers", "PAD_ID": "tokenizers", "BOS_ID": "tokenizers",
@@ -35,11 +35,6 @@ _EXPORTS = {
     "load_librispeech": "librispeech",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'mytorch.data' has no attribute {name!r}")
-    module = importlib.import_module(f"mytorch.data.{_EXPORTS[name]}")
-    return getattr(module, name)
+__all__, __getattr__, __dir__ = lazy_exports(
+    __name__, {name: f"{__name__}.{module}" for name, module in _MODULES.items()}
+)

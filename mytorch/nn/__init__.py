@@ -8,9 +8,9 @@ every reference, and fails under grading mode.
 
 from __future__ import annotations
 
-import importlib
+from mytorch.lazy import lazy_exports
 
-_EXPORTS = {
+_EXPORTS = {  # name -> the module that defines it
     "Parameter": "mytorch.nn.base",
     "Module": "mytorch.nn.base",
     "Optimizer": "mytorch.nn.base",
@@ -24,17 +24,4 @@ _EXPORTS = {
     "TokenAttentionModel": "mytorch.nn.models",
 }
 
-__all__ = list(_EXPORTS)
-
-
-def __getattr__(name: str) -> object:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
