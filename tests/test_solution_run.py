@@ -9,7 +9,7 @@ import pytest
 
 from mytorch.course import notebook_names
 from mytorch.course.cells import answer, code, new_notebook, parameters
-from mytorch.course.solution_run import solution_run
+from mytorch.course.solution_run import report_outputs, solution_run
 
 pytestmark = pytest.mark.slow
 
@@ -71,3 +71,27 @@ def test_smoke_run_of_every_solution_notebook(tmp_path):
     assert list(report) == notebook_names()
     failed = {name: entry.get("error") for name, entry in report.items() if entry["status"] != "ok"}
     assert not failed
+
+
+def test_report_skips_widgets_keeps_html(tmp_path):
+    cell = nbformat.v4.new_code_cell("", metadata={"tags": ["report"]})
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "0"},
+            "text/plain": "features:   0%|          | 0/400",
+        }),
+        nbformat.v4.new_output("stream", name="stdout", text="test: 400 utterances\n"),
+        nbformat.v4.new_output("display_data", data={"text/html": "<b>hypothesis</b>", "text/plain": "<HTML>"}),
+    ]
+    untagged = nbformat.v4.new_code_cell("")
+    untagged.outputs = [nbformat.v4.new_output("stream", name="stdout", text="not in the report\n")]
+    executed = tmp_path / "run.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell, untagged]), executed)
+
+    report = "\n".join(report_outputs(executed, tmp_path / "figures"))
+
+    assert "features" not in report
+    assert "test: 400 utterances" in report
+    assert "<b>hypothesis</b>" in report
+    assert "<HTML>" not in report
+    assert "not in the report" not in report

@@ -42,6 +42,7 @@ class NotebookResult:
 
 
 REPORT_TAG = "report"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 def report_outputs(executed: Path, figures_dir: Path) -> list[str]:
@@ -55,6 +56,9 @@ def report_outputs(executed: Path, figures_dir: Path) -> list[str]:
     for cell_number, cell in enumerate(tagged, start=1):
         for output_number, output in enumerate(cell.get("outputs", []), start=1):
             data = output.get("data", {})
+            if WIDGET_VIEW in data:
+                # A live widget, such as a tqdm bar: its text form is a stale first frame.
+                continue
             if output.output_type == "stream" and output.name == "stdout":
                 lines += ["```text", output.text.rstrip(), "```", ""]
             elif "image/png" in data:
@@ -64,6 +68,8 @@ def report_outputs(executed: Path, figures_dir: Path) -> list[str]:
                 lines += [f"![figure]({figure.relative_to(executed.parent)})", ""]
             elif "text/markdown" in data:
                 lines += [data["text/markdown"].rstrip(), ""]
+            elif "text/html" in data:
+                lines += [data["text/html"].rstrip(), ""]  # Markdown renders inline HTML as it is
             elif "text/plain" in data:
                 lines += ["```text", data["text/plain"].rstrip(), "```", ""]
     return lines
