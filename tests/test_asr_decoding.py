@@ -125,6 +125,16 @@ def test_beam_of_one_equals_greedy_scripted():
         assert until_eos(beam(model, memory, memory_lengths, 1)) == until_eos(greedy(model, memory, memory_lengths))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_beam_of_one_equals_greedy_untrained(seed):
+    # An untrained model often ranks </s> second: one beam must not finish it.
+    model = random_model(seed)
+    x, lengths = features([61, 37, 22, 50], seed=seed)
+    with torch.no_grad():
+        memory, memory_lengths = model.encode(x, lengths)
+        assert until_eos(beam(model, memory, memory_lengths, 1)) == until_eos(greedy(model, memory, memory_lengths))
+
+
 def test_transcribe_stops_at_eos_strips_specials():
     model = scripted_model()
     x, lengths = features([60, 16])
