@@ -107,7 +107,7 @@ class ASRRunConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     checkpoint: str = "asr_model.pt"  # the trained model, for grading
     trainer_checkpoint: str = "asr_training.pt"  # optimizer and progress, to resume a run
-    threads: int | None = None  # torch CPU threads; None keeps torch's default
+    num_threads: int | None = None  # torch.set_num_threads on the CPU; None keeps torch's choice
     description: str = ""
 
 
