@@ -10,6 +10,9 @@ from pathlib import Path
 
 RUN_SIZES = ("smoke", "full")
 METRICS_ENV = "MYTORCH_METRICS_FILE"
+# Programs that execute notebooks with no one at the keyboard, as they appear in the command
+# line of the kernel's parent process.
+NOTEBOOK_RUNNERS = ("papermill", "nbclient", "nbconvert", "nbgrader")
 
 
 def is_autograding() -> bool:
@@ -20,6 +23,21 @@ def is_autograding() -> bool:
 def on_colab() -> bool:
     """Tell whether the kernel runs on Google Colab."""
     return "google.colab" in sys.modules
+
+
+def runs_without_frontend() -> bool:
+    """Tell whether no person can use a widget in this kernel.
+
+    True under nbgrader, in the course's solution run (it sets the metrics file) and when the
+    kernel's parent process is a notebook runner (read from /proc, so on Linux only).
+    """
+    if is_autograding() or os.environ.get(METRICS_ENV):
+        return True
+    try:
+        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return any(runner in parent for runner in NOTEBOOK_RUNNERS)
 
 
 def check_run_size(size: str) -> str:

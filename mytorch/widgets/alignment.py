@@ -15,18 +15,13 @@ with static=True) it draws one static figure instead, which is saved in the note
 from __future__ import annotations
 
 import html
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from mytorch.asr.metrics import character_alignment
 from mytorch.data.tokenizers import BOS_ID, EOS
-from mytorch.runtime import METRICS_ENV, is_autograding
-
-# Programs that run notebooks with no person to use a widget, found in the kernel's parent command.
-_BATCH_RUNNERS = ("papermill", "nbclient", "nbconvert", "nbgrader")
+from mytorch.runtime import runs_without_frontend
 
 _OPERATION_STYLES = {
     "substitute": "background:#f8c9c9",
@@ -104,22 +99,6 @@ def compute_alignment(model, features, tokenizer, hypothesis: str, reference: st
         hypothesis=hypothesis,
         reference=reference,
     )
-
-
-def is_batch_run() -> bool:
-    """Tell whether the notebook runs without a person to use a widget.
-
-    True under nbgrader, in the course's solution run (which sets the metrics file) and when
-    the kernel was started by papermill, nbclient, nbconvert or nbgrader (read from the parent
-    process's command line, on Linux only).
-    """
-    if is_autograding() or os.environ.get(METRICS_ENV):
-        return True
-    try:
-        command = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return False
-    return any(runner in command for runner in _BATCH_RUNNERS)
 
 
 def transcript_html(hypothesis: str, reference: str | None, current: int | None = None) -> str:
@@ -233,14 +212,14 @@ def draw_alignment(alignment: Alignment, layer: int = -1, head: int | str = "mea
 def show_alignment(alignment: Alignment, static: bool | None = None):
     """Display the alignment widget, or the static figure where no one can use a widget.
 
-    static: None chooses by `is_batch_run`; True always draws the static figure.
+    static: None chooses by `runs_without_frontend`; True always draws the static figure.
     Returns the widget (interactive) or the figure (static).
     """
     import matplotlib.pyplot as plt
     from IPython.display import HTML, display
 
     if static is None:
-        static = is_batch_run()
+        static = runs_without_frontend()
     if static:
         figure = draw_alignment(alignment, layer=-1, head="mean", with_transcript=True)
         display(figure)

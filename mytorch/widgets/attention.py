@@ -16,35 +16,15 @@ kernel was started by papermill, nbclient or nbconvert.
 from __future__ import annotations
 
 import html
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from mytorch.runtime import METRICS_ENV, is_autograding
+from mytorch.runtime import runs_without_frontend
 
-# Programs that execute notebooks with no one at the keyboard, as they appear in the command
-# line of the kernel's parent process.
-NOTEBOOK_RUNNERS = ("papermill", "nbclient", "nbconvert", "nbgrader")
 # Characters that would be invisible or break a tick label.
 VISIBLE = {" ": "␣", "\n": "⏎", "\t": "⇥"}
-
-
-def runs_without_frontend() -> bool:
-    """Tell whether no person can use a widget in this kernel.
-
-    True under nbgrader, in the course's solution run (it sets the metrics file) and when the
-    kernel's parent process is a notebook runner (read from /proc, so on Linux only).
-    """
-    if is_autograding() or os.environ.get(METRICS_ENV):
-        return True
-    try:
-        parent = Path(f"/proc/{os.getppid()}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return False
-    return any(runner in parent for runner in NOTEBOOK_RUNNERS)
 
 
 def token_labels(tokens: Sequence[int], tokenizer) -> list[str]:
