@@ -119,7 +119,7 @@ def beam_search(step, state, first_tokens, num_beams, max_new_tokens, eos_id, pa
     num_beams best of the step, and the live ones after max_new_tokens steps, are finished: they
     go to a separate pool of the num_beams best finished hypotheses, ranked by
     score / length ** length_penalty (length counts eos_id). An eos_id extension ranked lower is
-    dropped, as a beam that narrow would not have chosen it; so one beam is greedy search.
+    dropped, because a beam that narrow would not have kept it. So one beam is greedy search.
     A row stops when no live hypothesis can beat its num_beams-th finished one any more.
 
     Returns (tokens (B, L), scores (B,)): the best finished hypothesis and its normalised score.
