@@ -90,7 +90,7 @@ def test_checkpoint_round_trip_in_float16(tmp_path):
 
 
 def test_checkpoint_missing_names_the_fix(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run the training cell"):
+    with pytest.raises(FileNotFoundError, match="the training cell writes it"):
         load_checkpoint(tmp_path / "asr_model.pt", EncoderDecoderTransformer)
 
 

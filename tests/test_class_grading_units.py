@@ -138,6 +138,7 @@ def test_preflight_unknown_grade_id_dropped(tmp_path, release):
 @pytest.mark.parametrize("text, reason", [
     ('{"cells": [', "not valid JSON"),
     ('[1, 2]', "no list of cells"),
+    ('{"cells": [], "metadata": ["broken"], "nbformat": 4, "nbformat_minor": 4}', "invalid notebook metadata"),
     ('{"cells": [{"cell_type": "spreadsheet", "metadata": {}, "source": ""}], '
      '"metadata": {}, "nbformat": 4, "nbformat_minor": 4}', "spreadsheet"),
 ])

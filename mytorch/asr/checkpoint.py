@@ -55,8 +55,9 @@ def load_checkpoint(path: str | Path, model_class: type[nn.Module]) -> nn.Module
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"checkpoint {path.name} not found in {path.resolve().parent}: run the training cell "
-            f"with SIZE = \"full\" to create it, and submit {path.name} beside the notebook"
+            f"checkpoint {path.name} not found in {path.resolve().parent}: the training cell writes "
+            f"it when it finishes, so run that cell (with SIZE = \"full\" for a graded model) and fix "
+            f"any error it raises, then submit {path.name} beside the notebook"
         )
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)

@@ -102,6 +102,9 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
                          f"{error.colno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise ValueError("not a notebook: no list of cells")
+    if not isinstance(data.get("metadata", {}), dict):
+        raise ValueError(f"invalid notebook metadata: a JSON object is expected, found "
+                         f"{type(data['metadata']).__name__}; submit the notebook as Jupyter saved it")
     try:
         notebook = nbformat.reads(text, as_version=4)
     except Exception as error:  # nbformat raises several kinds on malformed notebooks
