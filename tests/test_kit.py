@@ -58,3 +58,12 @@ def test_earlier_references_kept(kit):
 def test_existing_destination_rejected(kit):
     with pytest.raises(FileExistsError, match="already exists"):
         build_kit(ASSIGNMENT, kit)
+
+
+def test_kit_readme_for_students(kit):
+    readme = (kit / "README.md").read_text(encoding="utf-8")
+    assert f"student kit for {ASSIGNMENT}" in readme
+    assert "`01_attention_numpy`" in readme
+    assert "pip install" in readme
+    assert "make " not in readme  # the kit has no Makefile
+    assert "solutions" not in readme

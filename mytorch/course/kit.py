@@ -12,8 +12,10 @@ from mytorch.course.sources import module_path, strip_solutions
 
 log = logging.getLogger(__name__)
 
-# Top-level files a student needs besides the notebooks and the library.
-KIT_FILES = ("README.md", "pyproject.toml", "environment.yml", "configs", "data")
+# Top-level files a student needs besides the notebooks, the library and the kit's README.
+KIT_FILES = ("pyproject.toml", "environment.yml", "configs", "data")
+# The repository's README is for instructors and maintainers: the kit gets its own.
+KIT_README = Path(__file__).parent / "templates" / "kit_README.md"
 
 
 def stubbed_modules(assignment: str) -> dict[Path, list[registry.Component]]:
@@ -58,4 +60,9 @@ def build_kit(assignment: str, destination: Path, files: tuple[str, ...] = KIT_F
     extra = [p.name for p in sorted(RELEASE_DIR.iterdir()) if p.name not in registry.ASSIGNMENTS]
     for name in extra + released:
         shutil.copytree(RELEASE_DIR / name, destination / "notebooks" / name, ignore=ignore)
+
+    readme = KIT_README.read_text(encoding="utf-8").format(
+        assignment=assignment, notebooks=", ".join(f"`{name}`" for name in extra + released)
+    )
+    (destination / "README.md").write_text(readme, encoding="utf-8")
     return destination
