@@ -413,6 +413,8 @@ class ClassGrader:
                 report.flags.append(f"code in {name} {finding.line()}")
         if not checked:
             report.status = "rejected"
+            reasons = "; ".join(f"{n['name']}: {n['reason'] or n['status']}" for n in report.notebooks)
+            print(f"{submission.student}: rejected, scores 0 ({reasons})", flush=True)
             return None, report
         task = worker.Task(number, submission.student, checked, submission.folder,
                            submission.timestamp)
