@@ -26,7 +26,7 @@ def lazy_exports(
 ) -> tuple[list[str], Callable[[str], object], Callable[[], list[str]]]:
     """Return ``__all__``, ``__getattr__`` and ``__dir__`` for `package`.
 
-    exports maps each public name to the absolute name of the module that defines it; the
+    exports maps each public name to the absolute name of the module that defines it. The
     module is imported when the name is first read.
     """
     exports = dict(exports)

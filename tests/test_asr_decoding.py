@@ -126,8 +126,8 @@ def test_beam_of_one_equals_greedy_scripted():
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_beam_of_one_equals_greedy_untrained(seed):
-    # An untrained model often ranks </s> second: one beam must not finish it.
+def test_one_beam_greedy_untrained(seed):
+    # An untrained model often ranks </s> second, and one beam must not finish it.
     model = random_model(seed)
     x, lengths = features([61, 37, 22, 50], seed=seed)
     with torch.no_grad():

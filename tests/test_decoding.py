@@ -87,7 +87,7 @@ def test_beam_one_beam_equals_greedy():
     torch.testing.assert_close(beam_scores, greedy_scores)
 
 
-def test_one_beam_drops_an_eos_ranked_second():
+def test_one_beam_drops_second_eos():
     # Greedy takes A (0.6) over EOS (0.4), then A EOS (0.6 * 0.4 = 0.24 in all). A beam of one
     # must not finish the EOS it never kept, though that alone would score better (0.4).
     A, B = 3, 4
@@ -102,7 +102,7 @@ def test_one_beam_drops_an_eos_ranked_second():
 
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(seed=st.integers(0, 2**16), eos_bias=st.floats(-1.0, 3.0))
-def test_one_beam_is_greedy_on_any_scorer(seed, eos_bias):
+def test_one_beam_greedy_any_scorer(seed, eos_bias):
     table = toy_table(6, 8, seed, eos_bias)
     first = torch.tensor([1, 3, 4, 5])
     start = torch.zeros(4, dtype=torch.long)

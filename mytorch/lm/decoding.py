@@ -116,8 +116,8 @@ def beam_search(step, state, first_tokens, num_beams, max_new_tokens, eos_id, pa
     The B rows become B * num_beams hypotheses, in the order (row 0: beams 0..K-1, row 1: ...).
     Each step extends every live hypothesis by every token and keeps, per row, the num_beams best
     extensions that do not end with eos_id. Extensions that end with eos_id and rank among the
-    num_beams best of the step, and the live ones after max_new_tokens steps, are finished: they
-    go to a separate pool of the num_beams best finished hypotheses, ranked by
+    num_beams best of the step are finished, and so are the live ones after max_new_tokens steps.
+    Finished hypotheses go to a separate pool of the num_beams best, ranked by
     score / length ** length_penalty (length counts eos_id). An eos_id extension ranked lower is
     dropped, because a beam that narrow would not have kept it. So one beam is greedy search.
     A row stops when no live hypothesis can beat its num_beams-th finished one any more.

@@ -104,7 +104,7 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
         raise ValueError("not a notebook: no list of cells")
     if not isinstance(data.get("metadata", {}), dict):
         raise ValueError(f"invalid notebook metadata: a JSON object is expected, found "
-                         f"{type(data['metadata']).__name__}; submit the notebook as Jupyter saved it")
+                         f"{type(data['metadata']).__name__}. Submit the notebook as Jupyter saved it")
     try:
         notebook = nbformat.reads(text, as_version=4)
     except Exception as error:  # nbformat raises several kinds on malformed notebooks
