@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -118,19 +119,47 @@ DDP_WORKER = textwrap.dedent('''
         weights = {k: v.tolist() for k, v in trainer.model.state_dict().items()}
         json.dump({"loss": history.train_loss, "weights": weights,
                    "world_size": trainer.context.world_size}, open(sys.argv[1], "w"))
+    trainer.close()
 ''')
+
+# Process 0 alone evaluates, and its evaluation outlasts the time budget. Had each process read
+# its own clock, process 1 would start step 3 alone and wait there for process 0 forever.
+DDP_BUDGET_WORKER = textwrap.dedent('''
+    import json, sys, time
+    import torch
+    from mytorch.training import Trainer
+    sys.path.insert(0, sys.argv[2])
+    from test_trainer import batches, config, loss_fn, tiny_model
+
+    def slow_evaluation(model):
+        time.sleep(3.0)
+        return {"val_loss": 1.0}
+
+    torch.set_num_threads(1)
+    trainer = Trainer(tiny_model(), config(max_steps=50, checkpoint_every=0, eval_every=2,
+                                           time_budget_s=2.0),
+                      batches, loss_fn, evaluate=slow_evaluation, progress=False)
+    history = trainer.fit()
+    json.dump({"steps": history.steps[-1]}, open(f"{sys.argv[1]}.{trainer.context.rank}", "w"))
+    trainer.close()
+''')
+
+
+def torchrun(tmp_path: Path, script: str, output: Path) -> None:
+    """Run `script` in 2 CPU processes under torchrun; fail the test with their stderr."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(script)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(worker), str(output), str(Path(__file__).parent)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 @pytest.mark.slow
 def test_ddp_two_processes_match_one(tmp_path):
-    worker = tmp_path / "worker.py"
-    worker.write_text(DDP_WORKER)
     output = tmp_path / "ddp.json"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(worker), str(output), str(Path(__file__).parent)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                            env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
+    torchrun(tmp_path, DDP_WORKER, output)
     ddp = json.loads(output.read_text())
     assert ddp["world_size"] == 2
 
@@ -143,3 +172,11 @@ def test_ddp_two_processes_match_one(tmp_path):
     # noise, which Adam's normalisation turns into updates of up to lr per step.
     for name, value in single.model.state_dict().items():
         torch.testing.assert_close(torch.tensor(ddp["weights"][name]), value, rtol=0, atol=4 * 3e-3)
+
+
+@pytest.mark.slow
+def test_ddp_time_budget_stops_every_process_at_the_same_step(tmp_path):
+    output = tmp_path / "steps.json"
+    torchrun(tmp_path, DDP_BUDGET_WORKER, output)
+    steps = [json.loads(Path(f"{output}.{rank}").read_text())["steps"] for rank in (0, 1)]
+    assert steps == [2, 2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -32,15 +33,26 @@ class DistributedContext:
 def init_distributed(device_type: str) -> DistributedContext:
     """Join the process group if torchrun started several processes; else return one process.
 
-    torchrun sets WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. The backend is NCCL
-    on CUDA and gloo on the CPU.
+    torchrun sets WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. The backend is gloo
+    on the CPU; on CUDA, NCCL carries the GPU tensors and gloo the small CPU ones (losses, clocks,
+    random states).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistributedContext()
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        dist.init_process_group(backend="cpu:gloo,cuda:nccl" if device_type == "cuda" else "gloo")
+        # A group left to the interpreter's teardown can abort the process ("terminate called
+        # without an active exception") after training succeeded. Trainer.close() leaves it
+        # cleanly; this covers scripts that do not call it.
+        atexit.register(leave_distributed)
     return DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def leave_distributed() -> None:
+    """Leave the process group, if this process is in one. Safe to call more than once."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def shard_batch(batch: Any, rank: int, world_size: int) -> Any:
@@ -81,6 +93,15 @@ def mean_over_processes(value: float, context: DistributedContext) -> float:
     tensor = torch.tensor([value], dtype=torch.float64)
     dist.all_reduce(tensor)
     return float(tensor.item()) / context.world_size
+
+
+def value_of_main(value: float, context: DistributedContext) -> float:
+    """Return process 0's `value` on every process, so that all of them take the same decision."""
+    if not context.enabled:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64)
+    dist.broadcast(tensor, src=0)
+    return float(tensor.item())
 
 
 def gather_objects(obj: Any, context: DistributedContext) -> list[Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import math
 import os
 import random
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -35,8 +37,10 @@ from mytorch.training.distributed import (
     DistributedContext,
     gather_objects,
     init_distributed,
+    leave_distributed,
     mean_over_processes,
     shard_batch,
+    value_of_main,
 )
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -226,23 +230,45 @@ class Trainer:
             self.history.steps.append(self.step)
             self.history.train_loss.append(loss)
             self.history.lr.append(lr)
-            self.history.seconds = time.perf_counter() - resumed_at
+            self.history.seconds = self.elapsed_since(resumed_at)
 
             if config.eval_every and self.step % config.eval_every == 0:
                 self.run_evaluation()
-                self.history.seconds = time.perf_counter() - resumed_at
+                self.history.seconds = self.elapsed_since(resumed_at)
             if config.checkpoint_every and self.step % config.checkpoint_every == 0:
                 self.save_checkpoint()
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", lr=f"{lr:.2e}", refresh=False)
         bar.close()
 
+        # Only process 0 evaluates and records evaluations, so its record decides for all.
         evaluated_last = bool(self.history.evaluations) and self.history.evaluations[-1][0] == self.step
-        if not evaluated_last:
+        if not value_of_main(float(evaluated_last), self.context):
             self.run_evaluation()
-            self.history.seconds = time.perf_counter() - resumed_at
+            self.history.seconds = self.elapsed_since(resumed_at)
         self.save_checkpoint()
         return self.history
+
+    def elapsed_since(self, start: float) -> float:
+        """Seconds since `start` by process 0's clock.
+
+        Every process must stop at the same step under a time budget: one that stopped alone
+        would leave the others waiting in their next gradient exchange.
+        """
+        return value_of_main(time.perf_counter() - start, self.context)
+
+    def close(self) -> None:
+        """End a data-parallel run: wait for every process, then leave the process group.
+
+        Call it once, at the end of a script launched with torchrun, after the last `fit` and
+        checkpoint. It does nothing in a single process.
+        """
+        if not self.context.enabled or not dist.is_initialized():
+            return
+        dist.barrier()
+        self.train_model = self.model  # the DDP wrapper holds the group; let it go first
+        gc.collect()
+        leave_distributed()
 
     # ----------------------------------------------------------------------------- checkpoints
 
