@@ -44,7 +44,7 @@ def init_distributed(device_type: str) -> DistributedContext:
         dist.init_process_group(backend="cpu:gloo,cuda:nccl" if device_type == "cuda" else "gloo")
         # A group left to the interpreter's teardown can abort the process ("terminate called
         # without an active exception") after training succeeded. Trainer.close() leaves it
-        # cleanly; this covers scripts that do not call it.
+        # cleanly, and this hook covers scripts that do not call it.
         atexit.register(leave_distributed)
     return DistributedContext(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 

@@ -250,7 +250,7 @@ class Trainer:
         return self.history
 
     def elapsed_since(self, start: float) -> float:
-        """Seconds since `start` by process 0's clock.
+        """Return the seconds since `start` by process 0's clock.
 
         Every process must stop at the same step under a time budget: one that stopped alone
         would leave the others waiting in their next gradient exchange.
@@ -266,7 +266,7 @@ class Trainer:
         if not self.context.enabled or not dist.is_initialized():
             return
         dist.barrier()
-        self.train_model = self.model  # the DDP wrapper holds the group; let it go first
+        self.train_model = self.model  # the DDP wrapper references the group, so release it first
         gc.collect()
         leave_distributed()
 
