@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -13,7 +14,7 @@ import nbformat
 import pytest
 
 from mytorch.course.grading import intake, synthetic
-from mytorch.course.grading.feedback import REDACTED, hidden_lines, redact, student_view
+from mytorch.course.grading.feedback import REDACTED, _exporter, hidden_lines, redact, student_view
 from mytorch.course.grading.isolation import Limits, hidden_modules, probe_isolation
 from mytorch.course.grading.preflight import check_notebook
 from mytorch.course.grading.report import describe_audit_events, describe_kernel_events
@@ -312,3 +313,11 @@ def test_probe_finds_namespaces_as_root(tmp_path):
     assert probe.checks["uid"] != 0
     assert probe.checks["network"] is False
     assert probe.checks["secret_readable"] is False
+
+
+def test_feedback_exporter_drops_alt_text_warning(caplog):
+    log = _exporter().log
+    with caplog.at_level(logging.WARNING):
+        log.warning("Alternative text is missing on %s image(s).", 2)
+        log.warning("Template not found")
+    assert [record.getMessage() for record in caplog.records] == ["Template not found"]

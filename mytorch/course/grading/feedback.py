@@ -13,6 +13,7 @@ turned into a student's view, then rendered with nbgrader's feedback template an
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 from pathlib import Path
@@ -119,6 +120,17 @@ def student_view(autograded: NotebookNode, release: NotebookNode,
     return notebook
 
 
+class _MissingAltTextFilter(logging.Filter):
+    """A log filter that drops nbconvert's warning about images without alternative text.
+
+    Every figure a notebook draws lacks it, and nbconvert supplies a default, so the warning
+    would repeat once per student in a class run and tell the instructor nothing.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Alternative text is missing")
+
+
 @functools.cache
 def _exporter() -> HTMLExporter:
     """nbgrader's feedback exporter, built once per process (its templates compile slowly)."""
@@ -131,6 +143,7 @@ def _exporter() -> HTMLExporter:
     config.HTMLExporter.extra_template_basedirs = [str(templates)]
     config.HTMLExporter.extra_template_paths = [str(css)]
     exporter = HTMLExporter(config=config)
+    exporter.log.addFilter(_MissingAltTextFilter())
     exporter.register_preprocessor(GetGrades(), enabled=True)
     exporter.register_preprocessor(CSSHTMLHeaderPreprocessor(), enabled=True)
     return exporter
