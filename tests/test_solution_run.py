@@ -52,6 +52,7 @@ def test_failure_reported_and_run_goes_on(tmp_path):
 
     markdown = (run_dir / "report.md").read_text()
     assert "| [02_fine](02_fine.ipynb) | ok |" in markdown
+    assert "say nothing about what the course reaches" in markdown
     assert "**01_broken** failed at cell 2 ('broken_cell')" in markdown
     assert "## 02_fine" in markdown
     assert "sample: in the beginning" in markdown

@@ -137,12 +137,12 @@ def write_report(results: dict[str, NotebookResult], size: str, run_dir: Path) -
             del entry["error"]
     (run_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
 
-    lines = [
-        f"# Solution run ({size})",
-        "",
-        "| notebook | status | seconds | metrics |",
-        "|---|---|---:|---|",
-    ]
+    lines = [f"# Solution run ({size})", ""]
+    if size == "smoke":
+        lines += ["A smoke run trains tiny models for seconds to check that every cell runs. Its "
+                  "perplexities, error rates and samples say nothing about what the course reaches; "
+                  "`make run` (SIZE=full) measures that.", ""]
+    lines += ["| notebook | status | seconds | metrics |", "|---|---|---:|---|"]
     for name, result in results.items():
         metrics = ", ".join(f"{key} = {value:.4g}" for key, value in result.metrics.items())
         lines.append(f"| [{name}]({name}.ipynb) | {result.status} | {result.seconds:.1f} | {metrics} |")
