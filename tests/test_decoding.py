@@ -100,7 +100,7 @@ def test_one_beam_drops_second_eos():
     assert beam_scores.item() == pytest.approx(math.log(0.24))
 
 
-@settings(max_examples=40, deadline=None, derandomize=True)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**16), eos_bias=st.floats(-1.0, 3.0))
 def test_one_beam_greedy_any_scorer(seed, eos_bias):
     table = toy_table(6, 8, seed, eos_bias)

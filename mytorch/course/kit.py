@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 # Top-level files a student needs besides the notebooks, the library and the kit's README.
 KIT_FILES = ("pyproject.toml", "environment.yml", "configs", "data")
-# The repository's README is for instructors and maintainers: the kit gets its own.
+# The repository's README is written for instructors and maintainers, so the kit gets its own.
 KIT_README = Path(__file__).parent / "templates" / "kit_README.md"
 
 

@@ -46,8 +46,8 @@ class Archive:
 
 # MD5 values of OpenSLR resource 12. The sizes are rounded estimates, used only to
 # check free disk space before a download starts.
-# NOTE: these MD5 values agree with several independent public download scripts, but were
-# not compared with openslr.org's own md5sum.txt, which was out of reach when written.
+# NOTE: these MD5 values agree with several independent public download scripts but have not
+# been compared with openslr.org's own md5sum.txt. A wrong value would fail every download.
 ARCHIVES = {
     "dev-clean": Archive("42e2234ba48799c1f50f24a7926300a1", 338_000_000),
     "dev-other": Archive("c8d0bcc9cca99d4f8b62fcc847357931", 315_000_000),

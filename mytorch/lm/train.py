@@ -1,4 +1,4 @@
-"""Train the reference language model of notebook 04 from the command line, on one or more GPUs.
+"""Train notebook 04's reference language model from the command line, in one or more processes.
 
 A notebook runs in one process, so it trains on one device. With several GPUs in one machine,
 start one process per GPU with torchrun. The processes split every batch between them
@@ -8,12 +8,12 @@ start one process per GPU with torchrun. The processes split every batch between
     torchrun --standalone --nproc_per_node=4 -m mytorch.lm.train --size gpu --out runs/lm_gpu
 
 The config's data.batch_size is the global batch, so the result does not depend on the number
-of processes; it must be a multiple of it. In <out> the run writes lm_model.pt (the checkpoint
-that notebook 04's quality cell grades: submit it as the notebook's own), training_state.pt
-(run the same command again to resume after an interruption) and loss.png. It trains the
-library's reference DecoderOnlyTransformer, not a student's notebook code.
+of processes. It must be a multiple of the number of processes. In <out> the run writes
+lm_model.pt (the checkpoint that notebook 04's quality cell grades: submit it as the notebook's
+own), training_state.pt (run the same command again to resume after an interruption) and
+loss.png. It trains the library's reference DecoderOnlyTransformer, not a student's notebook code.
 
-NOTE: data parallelism is tested on the CPU (gloo, 2 processes); it has not been run on GPUs.
+NOTE: data parallelism is tested on the CPU with gloo and 2 processes. It has not run on GPUs.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
+from mytorch.config import CONFIG_DIR, ConfigError
 from mytorch.lm.checkpoint import save_lm_checkpoint, score_test_slice
 from mytorch.lm.loss import lm_loss
 from mytorch.lm.model import DecoderOnlyTransformer
-from mytorch.config import CONFIG_DIR, ConfigError
 from mytorch.lm.run import NOTEBOOK, TextBatches, load_run_config, model_arguments, validation_evaluator
 from mytorch.training import Trainer, plot_history
 
@@ -53,15 +53,15 @@ def train(size: str, out: Path, progress: bool = True) -> Path:
     trainer = Trainer(model, config.training, TextBatches(config.data), loss_fn,
                       evaluate=validation_evaluator(config.data),
                       checkpoint_path=out / TRAINING_STATE, progress=progress)
-    main = trainer.context.is_main
-    if main:
+    is_main = trainer.context.is_main
+    if is_main:
         print(f"{size} run: {sum(p.numel() for p in model.parameters()):,} parameters on "
               f"{trainer.context.world_size} process(es), device {trainer.device}, "
               f"precision {trainer.precision}")
 
     history = trainer.fit()
     trainer.close()
-    if not main:
+    if not is_main:
         return out / CHECKPOINT
 
     model = model.float().eval()

@@ -34,7 +34,7 @@ def init_distributed(device_type: str) -> DistributedContext:
     """Join the process group if torchrun started several processes; else return one process.
 
     torchrun sets WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. The backend is gloo
-    on the CPU; on CUDA, NCCL carries the GPU tensors and gloo the small CPU ones (losses, clocks,
+    on the CPU. On CUDA, NCCL carries the GPU tensors and gloo the small CPU ones (losses, clocks,
     random states).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

@@ -123,8 +123,8 @@ def student_view(autograded: NotebookNode, release: NotebookNode,
 class _MissingAltTextFilter(logging.Filter):
     """A log filter that drops nbconvert's warning about images without alternative text.
 
-    Every figure a notebook draws lacks it, and nbconvert supplies a default, so the warning
-    would repeat once per student in a class run and tell the instructor nothing.
+    Matplotlib figures in notebook outputs have none, and nbconvert (7.17) fills in a default
+    text, so the warning would repeat once per student in a class run and help no instructor.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
