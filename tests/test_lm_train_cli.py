@@ -37,7 +37,8 @@ def test_cli_two_processes_match_one(tmp_path):
         assert (tmp_path / "two" / name).is_file(), name
 
     # The smoke model is far from converged, so a wrong split of the batches shows in the
-    # perplexity. With both processes training on the same half, the smoke run scored 40.2, not 38.8.
+    # perplexity. With both processes training on the same half, the smoke run scored 40.2,
+    # not 38.8.
     scores = []
     for path in (single, tmp_path / "two" / CHECKPOINT):
         model, content = load_lm_checkpoint(path, DecoderOnlyTransformer)
